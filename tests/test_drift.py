@@ -1,0 +1,52 @@
+"""The drift gate: `upgrade head` must leave exactly what db/functions/ defines.
+
+db/functions/ is the readable source of truth; revisions install frozen copies.
+This test migrates a fresh database, snapshots every function of schema
+stepsync, every trigger and every view as PostgreSQL prints them back, then
+applies every file of db/functions/ on top (inside a transaction that is rolled
+back) and snapshots again. Any difference means a revision installs something
+other than db/functions/ says (or a file was edited without a revision that
+installs it). It also checks that every object has its file and every file
+defines an installed object.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from catalog import definitions
+from stepsync.paths import FUNCTIONS_DIR
+
+
+def expected_file(key: str) -> str:
+    """The db/functions file that must define the object named by a `definitions` key."""
+    kind, _, rest = key.partition(" ")
+    if kind == "function":
+        return rest.split("(")[0].removeprefix("stepsync.") + ".sql"
+    if kind == "trigger":
+        name, _, table = rest.partition(" on ")
+        return f"{table.removeprefix('public.')}__{name}.sql"
+    return rest.split(".")[-1] + ".sql"
+
+
+def test_every_file_is_one_installed_object_and_every_object_has_its_file(db):
+    installed = {expected_file(key) for key in definitions(db.conn)}
+    files = {path.name for path in FUNCTIONS_DIR.glob("*.sql")}
+    assert installed - files == set(), "objects without a file in db/functions/"
+    assert files - installed == set(), "files in db/functions/ that upgrade head does not install"
+
+
+def test_upgrade_head_matches_db_functions(db):
+    with db.connect(autocommit=False) as conn:
+        migrated = definitions(conn)
+        for path in sorted(FUNCTIONS_DIR.glob("*.sql")):
+            conn.execute(path.read_text(encoding="utf-8"))
+        from_files = definitions(conn)
+        conn.rollback()
+    diffs = []
+    for key in sorted(set(migrated) | set(from_files)):
+        old, new = migrated.get(key, "<absent>"), from_files.get(key, "<absent>")
+        if old != new:
+            diffs.append("".join(difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), f"migrated {key}", f"db/functions {key}")))
+    assert diffs == [], "upgrade head differs from db/functions/:\n" + "\n".join(diffs)

