@@ -66,7 +66,8 @@ SELECT 'constraint ' || con.conrelid::regclass::text || '.' || con.conname,
        pg_catalog.pg_get_constraintdef(con.oid)
   FROM pg_catalog.pg_constraint con
  WHERE con.connamespace IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname IN ('public', 'stepsync'))
-   AND con.conrelid <> 0 AND con.conname <> 'alembic_version_pkc'
+   AND con.conrelid <> 0
+   AND (SELECT r.relname FROM pg_catalog.pg_class r WHERE r.oid = con.conrelid) <> 'alembic_version'
 UNION ALL
 SELECT 'index ' || i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.indexrelid)
   FROM pg_catalog.pg_index i

