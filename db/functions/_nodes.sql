@@ -78,7 +78,7 @@ BEGIN
                    e.v -> 'id' AS node_id, 'action'::text AS step_type, e.v -> 'title' AS title,
                    e.v -> 'description' AS description, e.v -> 'expected_outcome' AS expected_outcome,
                    e.v -> 'commands' AS commands, e.v -> 'library_visibility' AS library_visibility,
-                   pg_catalog.nullif(pg_catalog.substr(e.header, 20), '') AS group_label
+                   NULLIF(pg_catalog.substr(e.header, 20), '') AS group_label
               FROM elements e
              WHERE p_tree_type <> 'troubleshooting'
                AND (pg_catalog.jsonb_typeof(e.v) <> 'object' OR e.v ->> 'type' = 'procedure_step')
@@ -93,7 +93,7 @@ BEGIN
                    CASE WHEN pg_catalog.jsonb_typeof(r.node_id) = 'string' AND r.node_id #>> '{}' <> ''
                              AND pg_catalog.char_length(r.node_id #>> '{}') <= 255
                         THEN r.node_id #>> '{}' END AS id_text,
-                   pg_catalog.coalesce(pg_catalog.jsonb_typeof(r.title) = 'string'
+                   COALESCE(pg_catalog.jsonb_typeof(r.title) = 'string'
                        AND pg_catalog.btrim(r.title #>> '{}', E' \t\r\n') <> '', false) AS title_ok,
                    pg_catalog.jsonb_typeof(r.description) = 'string'
                        AND pg_catalog.btrim(r.description #>> '{}', E' \t\r\n') <> '' AS has_description,
@@ -102,7 +102,7 @@ BEGIN
                    c.normalized AS command_list, c.bad AS command_problem
               FROM raw r
               LEFT JOIN LATERAL (   -- §3 commands: the array form, element by element
-                    SELECT pg_catalog.coalesce(
+                    SELECT COALESCE(
                                pg_catalog.jsonb_agg(x.cmd ORDER BY x.i) FILTER (WHERE x.cmd IS NOT NULL), '[]') AS normalized,
                            (pg_catalog.array_agg(x.bad ORDER BY x.i) FILTER (WHERE x.bad IS NOT NULL))[1] AS bad
                       FROM (
@@ -116,10 +116,10 @@ BEGIN
                                       OR pg_catalog.btrim(e.v ->> 'code', E' \t\r\n') = ''
                                    THEN 'commands[' || (e.i - 1) || '].code is ' || stepsync._json_kind(e.v -> 'code')
                                         || ', not a non-blank string'
-                                 WHEN pg_catalog.coalesce(pg_catalog.jsonb_typeof(e.v -> 'label'), 'null') <> ALL (ARRAY['null', 'string'])
+                                 WHEN COALESCE(pg_catalog.jsonb_typeof(e.v -> 'label'), 'null') <> ALL (ARRAY['null', 'string'])
                                    THEN 'commands[' || (e.i - 1) || '].label is ' || stepsync._json_kind(e.v -> 'label')
                                         || ', not a string'
-                                 WHEN pg_catalog.coalesce(pg_catalog.jsonb_typeof(e.v -> 'language'), 'null') <> ALL (ARRAY['null', 'string'])
+                                 WHEN COALESCE(pg_catalog.jsonb_typeof(e.v -> 'language'), 'null') <> ALL (ARRAY['null', 'string'])
                                    THEN 'commands[' || (e.i - 1) || '].language is ' || stepsync._json_kind(e.v -> 'language')
                                         || ', not a string'
                                END AS bad,
@@ -145,7 +145,7 @@ BEGIN
         judged AS (
             SELECT k.*,
                    CASE WHEN k.id_text IS NOT NULL THEN 'node ' || pg_catalog.to_json(k.id_text)::text
-                        ELSE 'the node at ' || pg_catalog.coalesce(k.path, '(path not computed)') END AS node_ref,
+                        ELSE 'the node at ' || COALESCE(k.path, '(path not computed)') END AS node_ref,
                    CASE WHEN k.id_text IS NOT NULL
                         THEN pg_catalog.row_number() OVER (PARTITION BY k.id_text ORDER BY k.ord) END AS occurrence,
                    CASE WHEN k.id_text IS NOT NULL
@@ -159,12 +159,12 @@ BEGIN
                      WHEN j.id_text IS NULL THEN 2
                      WHEN NOT j.title_ok THEN 3
                      WHEN p_tree_type <> 'troubleshooting'
-                          AND pg_catalog.coalesce(pg_catalog.jsonb_typeof(j.library_visibility), 'null') <> 'null'
+                          AND COALESCE(pg_catalog.jsonb_typeof(j.library_visibility), 'null') <> 'null'
                           AND (pg_catalog.jsonb_typeof(j.library_visibility) <> 'string'
                                OR j.library_visibility #>> '{}' NOT IN ('team', 'public')) THEN 4
-                     WHEN pg_catalog.coalesce(pg_catalog.jsonb_typeof(j.description), 'null') NOT IN ('null', 'string') THEN 5
-                     WHEN pg_catalog.coalesce(pg_catalog.jsonb_typeof(j.expected_outcome), 'null') NOT IN ('null', 'string') THEN 6
-                     WHEN pg_catalog.coalesce(pg_catalog.jsonb_typeof(j.commands), 'null') NOT IN ('null', 'string', 'array') THEN 7
+                     WHEN COALESCE(pg_catalog.jsonb_typeof(j.description), 'null') NOT IN ('null', 'string') THEN 5
+                     WHEN COALESCE(pg_catalog.jsonb_typeof(j.expected_outcome), 'null') NOT IN ('null', 'string') THEN 6
+                     WHEN COALESCE(pg_catalog.jsonb_typeof(j.commands), 'null') NOT IN ('null', 'string', 'array') THEN 7
                      WHEN j.command_problem IS NOT NULL THEN 8
                      WHEN j.occurrence > 1 THEN 9
                    END AS code
@@ -207,7 +207,7 @@ BEGIN
                           || ', not a string or an array'
               WHEN 8 THEN c.node_ref || ': ' || c.command_problem
               WHEN 9 THEN c.node_ref || ' appears more than once in the flow (first at '
-                          || pg_catalog.coalesce(c.first_path, '(path not computed)') || ')'
+                          || COALESCE(c.first_path, '(path not computed)') || ')'
             END,
             c.path || CASE c.code
               WHEN 1 THEN '' WHEN 2 THEN '.id' WHEN 3 THEN '.title' WHEN 4 THEN '.library_visibility'

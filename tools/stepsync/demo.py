@@ -9,6 +9,7 @@ demo is re-runnable: each run resets the example flows to their files.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import psycopg
@@ -21,11 +22,11 @@ from stepsync.paths import EXAMPLES_DIR
 DEMO_ACCOUNT = "Demo Co"
 DEMO_EMAIL = "demo@stepsync.example"
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 132)
 
 
 def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -> dict[str, str]:
-    """Insert (or reset to draft) one flow a file of EXAMPLES_DIR; return {file stem: tree id}."""
+    """Insert one draft flow a file of EXAMPLES_DIR (replacing an earlier run's); return {file stem: tree id}."""
     account = conn.execute(
         "SELECT id FROM public.accounts WHERE name = %s ORDER BY created_at LIMIT 1", (DEMO_ACCOUNT,)
     ).fetchone()
@@ -38,63 +39,95 @@ def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -
         " ON CONFLICT (email) DO UPDATE SET account_id = EXCLUDED.account_id RETURNING id",
         (DEMO_EMAIL, account[0]),
     ).fetchone()[0]
+    # Start from scratch on a re-run: retire the previous run's entries (a client may delete
+    # retired synced rows, never active ones), then remove those flows.
+    previous = [row[0] for row in conn.execute(
+        "SELECT id FROM public.trees WHERE author_id = %s", (author,)).fetchall()]
+    if previous:
+        conn.execute("UPDATE public.trees SET is_active = false WHERE id = ANY(%s)", (previous,))
+        conn.execute("DELETE FROM public.step_library WHERE source_tree_id = ANY(%s) AND NOT is_active", (previous,))
+        conn.execute("DELETE FROM public.trees WHERE id = ANY(%s)", (previous,))
     ids: dict[str, str] = {}
     for path in sorted(examples_dir.glob("*.json")):
         flow = json.loads(path.read_text(encoding="utf-8"))
-        existing = conn.execute(
-            "SELECT id FROM public.trees WHERE name = %s AND author_id = %s ORDER BY created_at LIMIT 1",
-            (flow["name"], author),
-        ).fetchone()
-        values = (flow["name"], flow.get("description"), flow["tree_type"], Jsonb(flow["tree_structure"]),
-                  flow.get("is_public", False), account[0])
-        if existing is None:
-            tree_id = conn.execute(
-                "INSERT INTO public.trees (name, description, tree_type, tree_structure, is_public,"
-                " account_id, author_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (*values, author),
-            ).fetchone()[0]
-        else:
-            tree_id = existing[0]
-            conn.execute(
-                "UPDATE public.trees SET name = %s, description = %s, tree_type = %s, tree_structure = %s,"
-                " is_public = %s, account_id = %s, status = 'draft', is_active = true WHERE id = %s",
-                (*values, tree_id),
-            )
+        tree_id = conn.execute(
+            "INSERT INTO public.trees (name, description, tree_type, tree_structure, is_public,"
+            " account_id, author_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (flow["name"], flow.get("description"), flow["tree_type"], Jsonb(flow["tree_structure"]),
+             flow.get("is_public", False), account[0], author),
+        ).fetchone()[0]
         ids[path.stem] = str(tree_id)
     return ids
 
 
 LIBRARY_SQL = """
-SELECT t.name, s.content ->> 'group_label', s.title, s.step_type, s.visibility,
-       jsonb_array_length(s.content -> 'commands'), s.usage_count, s.is_active,
-       to_char(s.last_synced_at, 'HH24:MI:SS.MS')
-  FROM public.step_library s
-  LEFT JOIN public.trees t ON t.id = s.source_tree_id
- WHERE s.source_tree_id = ANY(%s)
- ORDER BY t.name, s.is_active DESC, s.source_node_id
+SELECT t.id, t.name, t.status, t.is_active, s.id, s.content ->> 'group_label', s.title, s.step_type, s.visibility,
+       jsonb_array_length(s.content -> 'commands'), s.usage_count, s.is_active, s.content
+  FROM public.trees t
+  LEFT JOIN public.step_library s ON s.source_tree_id = t.id AND s.is_flow_synced
+  LEFT JOIN LATERAL (
+        SELECT p.i FROM jsonb_path_query(t.tree_structure, 'strict $.**.id') WITH ORDINALITY AS p (node_id, i)
+         WHERE p.node_id #>> '{}' = s.source_node_id LIMIT 1) AS pos ON true
+ WHERE t.id = ANY(%s)
+ ORDER BY t.name, s.is_active DESC, pos.i, s.source_node_id
 """
 
 
-def show_library(conn: psycopg.Connection, tree_ids: list[str], caption: str) -> None:
-    """Print the library entries of TREE_IDS as a table."""
-    rows = conn.execute(LIBRARY_SQL, (tree_ids,)).fetchall()
-    table = Table(title=caption, title_justify="left", show_lines=False, header_style="bold")
-    for column, kwargs in [
-        ("flow", {"max_width": 28, "overflow": "ellipsis", "no_wrap": True}),
-        ("section", {"max_width": 22, "overflow": "ellipsis", "no_wrap": True}),
-        ("step", {"max_width": 46, "overflow": "ellipsis", "no_wrap": True}),
-        ("type", {}), ("visibility", {}), ("cmds", {"justify": "right"}),
-        ("uses", {"justify": "right"}), ("active", {}), ("synced at", {}),
-    ]:
-        table.add_column(column, **kwargs)
-    for name, group, title, step_type, visibility, commands, uses, active, synced in rows:
-        style = None if active else "dim strike"
-        table.add_row(name or "(deleted flow)", group or "", title, step_type, visibility, str(commands),
-                      str(uses), "yes" if active else "retired", synced or "", style=style)
-    active = sum(1 for row in rows if row[7])
-    table.caption = f"{active} active, {len(rows) - active} retired"
-    console.print(table)
-    console.print()
+class LibraryView:
+    """Prints the library of some flows as one table a flow, marking what changed since last time."""
+
+    def __init__(self, conn: psycopg.Connection, tree_ids: list[str]) -> None:
+        self.conn = conn
+        self.tree_ids = tree_ids
+        self.seen: dict[str, tuple] | None = None
+
+    def show(self, caption: str) -> None:
+        rows = self.conn.execute(LIBRARY_SQL, (self.tree_ids,)).fetchall()
+        console.rule(f"[bold]{caption}")
+        flows: dict[str, list[tuple]] = {}
+        for row in rows:
+            flows.setdefault(row[0], []).append(row)
+        now: dict[str, tuple] = {}
+        for flow_rows in flows.values():
+            _, name, status, flow_active, *_ = flow_rows[0]
+            state = status if flow_active else f"{status}, deactivated"
+            table = Table(title=f"{name}  [dim]({state})[/dim]", title_justify="left", header_style="bold",
+                          expand=False, pad_edge=False)
+            for column, kwargs in [
+                ("section", {"max_width": 20, "overflow": "ellipsis", "no_wrap": True}),
+                ("step", {"max_width": 40, "overflow": "ellipsis", "no_wrap": True}),
+                ("type", {"min_width": 8}), ("visibility", {"min_width": 10}),
+                ("cmds", {"justify": "right", "min_width": 4}), ("uses", {"justify": "right", "min_width": 4}),
+                ("state", {"min_width": 7}), ("change", {"style": "bold", "min_width": 7}),
+            ]:
+                table.add_column(column, **kwargs)
+            entries = [r for r in flow_rows if r[4] is not None]
+            for *_, step_id, group, title, step_type, visibility, commands, uses, active, content in entries:
+                fingerprint = (title, step_type, visibility, active, content)
+                now[step_id] = fingerprint
+                before = self.seen.get(step_id)
+                if self.seen is None:
+                    change = ""
+                elif before is None:
+                    change = "new"
+                elif before == fingerprint:
+                    change = ""
+                elif before[3] and not active:
+                    change = "retired"
+                elif active and not before[3]:
+                    change = "revived"
+                else:
+                    change = "updated"
+                table.add_row(group or "", title, step_type, visibility, str(commands), str(uses),
+                              "active" if active else "retired", change,
+                              style=None if active else "dim")
+            active_count = sum(1 for r in entries if r[11])
+            table.caption = f"{active_count} active, {len(entries) - active_count} retired"
+            if not entries:
+                table.caption = "no library entries"
+            console.print(table)
+        self.seen = now
+        console.print()
 
 
 def run(conn: psycopg.Connection) -> None:
@@ -103,11 +136,12 @@ def run(conn: psycopg.Connection) -> None:
     all_ids = list(ids.values())
     procedural = ids["procedural-db-failover"]
     troubleshooting = ids["troubleshooting-wifi"]
-    console.print(f"[bold]Loaded {len(ids)} example flows as drafts.[/bold] Drafts are not in the library.\n")
-    show_library(conn, all_ids, "1. Drafts loaded")
+    view = LibraryView(conn, all_ids)
+    console.print(f"Loaded {len(ids)} example flows from {EXAMPLES_DIR} as drafts: drafts are not in the library.\n")
+    view.show("1. Drafts loaded")
 
     conn.execute("UPDATE public.trees SET status = 'published' WHERE id = ANY(%s)", (all_ids,))
-    show_library(conn, all_ids, "2. All three flows published (one UPDATE ... WHERE id = ANY(...))")
+    view.show("2. All three flows published (one UPDATE ... SET status = 'published' WHERE id = ANY(...))")
 
     promote = conn.execute(
         "UPDATE public.step_library SET usage_count = usage_count + 7"
@@ -125,7 +159,7 @@ def run(conn: psycopg.Connection) -> None:
         f"Engineers used [bold]{promote[0] if promote else 'a step'}[/bold] 7 times. Then the failover flow was"
         f" re-published with that step retitled and [bold]{removed['title']}[/bold] removed.\n"
     )
-    show_library(conn, all_ids, "3. Re-published with an edit: one row rewritten, one retired, usage kept")
+    view.show("3. Re-published with an edit: one entry rewritten, one retired, the usage count kept")
 
     conn.execute("UPDATE public.trees SET is_active = false WHERE id = %s", (troubleshooting,))
-    show_library(conn, all_ids, "4. Troubleshooting flow deactivated: its entries are retired")
+    view.show("4. Troubleshooting flow deactivated: its entries are retired, counts kept")
