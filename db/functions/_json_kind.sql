@@ -1,6 +1,7 @@
 -- stepsync._json_kind(p_value): how a JSON value reads in an error message:
--- "missing" for SQL NULL (an absent key), else "a JSON string", "a JSON null",
--- "an empty string", ... Used only on the error path of stepsync._nodes.
+-- "missing" for SQL NULL (an absent key), "null", "an empty string", "a blank
+-- string", "a JSON array", "a JSON number (42)", ... Used only on the error
+-- path of stepsync._nodes.
 CREATE OR REPLACE FUNCTION stepsync._json_kind(p_value jsonb)
 RETURNS text
 LANGUAGE sql
@@ -13,8 +14,11 @@ AS $function$
         WHEN pg_catalog.jsonb_typeof(p_value) = 'string' AND p_value #>> '{}' = '' THEN 'an empty string'
         WHEN pg_catalog.jsonb_typeof(p_value) = 'string'
              AND pg_catalog.btrim(p_value #>> '{}', E' \t\r\n') = '' THEN 'a blank string'
+        WHEN pg_catalog.jsonb_typeof(p_value) = 'null' THEN 'null'
         WHEN pg_catalog.jsonb_typeof(p_value) IN ('object', 'array') THEN 'a JSON ' || pg_catalog.jsonb_typeof(p_value)
-        ELSE 'a JSON ' || pg_catalog.jsonb_typeof(p_value) || ' (' || pg_catalog.left(p_value::text, 40) || ')'
+        WHEN pg_catalog.length(p_value::text) > 40
+            THEN 'a JSON ' || pg_catalog.jsonb_typeof(p_value) || ' (' || pg_catalog.left(p_value::text, 37) || '...)'
+        ELSE 'a JSON ' || pg_catalog.jsonb_typeof(p_value) || ' (' || p_value::text || ')'
     END
 $function$;
 

@@ -13,9 +13,10 @@
 --    size. So the tree is walked in bands of 1,000 levels, and within a band
 --    each field is read by its own path query (`... ? (filter).title`), which
 --    returns only that small value. The fields are zipped back together by the
---    node's id, which a valid flow has unique (any irregularity is reported
---    as a problem by _nodes, which then asks for the exact walk). Nodes are
---    ordered band by band: exact for each band, approximate across bands.
+--    node's id, which a valid flow has unique (any irregularity shows up as a
+--    problem in _nodes). Nodes are ordered band by band: exact within a band;
+--    a deeper band's nodes follow the shallower band's. Paths are not known
+--    here: each node's path is its band's level range, "$.**{1000 to 1999}".
 --  * exact (p_exact, used to report a problem): level by level with jsonb_each
 --    and jsonb_array_elements, carrying each node's JSON path. Exact order,
 --    no recursion, but it copies subtrees: only for error reports.
@@ -39,6 +40,7 @@ DECLARE
     v_docs jsonb[];
     v_offset bigint := 0;
     v_level_nodes bigint;
+    v_band integer := 0;
 BEGIN
     IF p_structure IS NULL OR pg_catalog.jsonb_typeof(p_structure) NOT IN ('object', 'array') THEN
         RETURN;
@@ -145,7 +147,8 @@ BEGIN
               FROM fields f
              GROUP BY f.k, f.node_id
         )
-        SELECT v_offset + pg_catalog.row_number() OVER (ORDER BY kd.k, kd.i), NULL::text, ids.node_id, kd.node_type,
+        SELECT v_offset + pg_catalog.row_number() OVER (ORDER BY kd.k, kd.i),
+               '$.**{' || (v_band * 1000) || ' to ' || (v_band * 1000 + 999) || '}', ids.node_id, kd.node_type,
                p.title, p.description, p.expected_outcome, p.commands
           FROM kinds kd
           LEFT JOIN ids ON ids.k = kd.k AND ids.i = kd.i
@@ -161,6 +164,7 @@ BEGIN
                    WITH ORDINALITY AS b (v, j)
              ORDER BY d.k, b.j);
         EXIT WHEN pg_catalog.cardinality(v_docs) = 0;
+        v_band := v_band + 1;
     END LOOP;
 END;
 $function$;

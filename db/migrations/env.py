@@ -49,7 +49,7 @@ def _forward_notice(diag) -> None:
     message = diag.message_primary or ""
     if diag.message_detail:
         message += f" ({diag.message_detail})"
-    log.log(level, "%s: %s", diag.severity_nonlocalized or diag.severity, message)
+    log.log(level, "%s", message)
 
 
 def run_migrations_offline() -> None:

@@ -197,7 +197,7 @@ BEGIN
                                   THEN ' of ' || pg_catalog.char_length(c.node_id #>> '{}') || ' characters, more than 255'
                                   ELSE '' END
               WHEN 3 THEN c.node_ref || ' has no usable "title": it is ' || stepsync._json_kind(c.title)
-              WHEN 4 THEN c.node_ref || ' has "library_visibility" ' || stepsync._json_kind(c.library_visibility)
+              WHEN 4 THEN c.node_ref || ' has "library_visibility" ' || pg_catalog.left(c.library_visibility::text, 40)
                           || ', but only "team" or "public" are allowed'
               WHEN 5 THEN c.node_ref || ' has a "description" that is ' || stepsync._json_kind(c.description)
                           || ', not a string'
@@ -233,9 +233,12 @@ BEGIN
     IF p_raise THEN
         SELECT * INTO v_bad FROM pg_catalog.unnest(v_rows) AS r WHERE r.problem IS NOT NULL ORDER BY r.ord LIMIT 1;
         IF FOUND THEN
-            IF p_tree_type = 'troubleshooting' AND NOT p_exact THEN
-                -- The fast walks do not carry paths and order deep trees band by band: locate
-                -- the first problem in exact walk order, with its path (error path only).
+            IF p_tree_type = 'troubleshooting' AND NOT p_exact
+               AND NOT pg_catalog.jsonb_path_exists(p_structure, 'strict $.**{1000}') THEN
+                -- The fast walks carry no paths: locate the first problem in exact walk order,
+                -- with its path. The exact walk copies subtrees (cost depth x size), so trees
+                -- nested deeper than 1,000 levels report the first problem in band order, its
+                -- path given as the band's level range (see stepsync._walk_troubleshooting).
                 SELECT * INTO v_bad
                   FROM stepsync._nodes(p_tree_id, p_tree_type, p_structure, p_is_public, false, true) AS r
                  WHERE r.problem IS NOT NULL
