@@ -106,37 +106,25 @@ BEGIN
               FROM docs d, pg_catalog.jsonb_path_query(d.doc,
                    'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.id)).id') WITH ORDINALITY AS q (v, i)
         ),
-        fields AS (  -- (node id, field, value) for each field a node has
-            SELECT f.k, f.field, f.node_id, f.value
-              FROM (
-                SELECT d.k, 'title' AS field, i.v AS node_id, v.v AS value
-                  FROM docs d
-                  CROSS JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.title) && exists(@.id)).id') WITH ORDINALITY AS i (v, n)
-                  JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.title) && exists(@.id)).title') WITH ORDINALITY AS v (v, n) ON v.n = i.n
-                UNION ALL
-                SELECT d.k, 'description', i.v, v.v
-                  FROM docs d
-                  CROSS JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.description) && exists(@.id)).id') WITH ORDINALITY AS i (v, n)
-                  JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.description) && exists(@.id)).description') WITH ORDINALITY AS v (v, n) ON v.n = i.n
-                UNION ALL
-                SELECT d.k, 'expected_outcome', i.v, v.v
-                  FROM docs d
-                  CROSS JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.expected_outcome) && exists(@.id)).id') WITH ORDINALITY AS i (v, n)
-                  JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.expected_outcome) && exists(@.id)).expected_outcome') WITH ORDINALITY AS v (v, n) ON v.n = i.n
-                UNION ALL
-                SELECT d.k, 'commands', i.v, v.v
-                  FROM docs d
-                  CROSS JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.commands) && exists(@.id)).id') WITH ORDINALITY AS i (v, n)
-                  JOIN LATERAL pg_catalog.jsonb_path_query(d.doc,
-                       'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.commands) && exists(@.id)).commands') WITH ORDINALITY AS v (v, n) ON v.n = i.n
-              ) AS f
+        fields AS (  -- (node id, field, value) for each field a node has: ids and values zipped by position
+            SELECT d.k, f.field, i.v AS node_id, v.v AS value
+              FROM docs d
+              CROSS JOIN (VALUES
+                  ('title',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.title) && exists(@.id)).id'::jsonpath,
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.title) && exists(@.id)).title'::jsonpath),
+                  ('description',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.description) && exists(@.id)).id',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.description) && exists(@.id)).description'),
+                  ('expected_outcome',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.expected_outcome) && exists(@.id)).id',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.expected_outcome) && exists(@.id)).expected_outcome'),
+                  ('commands',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.commands) && exists(@.id)).id',
+                   'strict $.**{0 to 999} ? ((@.type == "action" || @.type == "solution") && exists(@.commands) && exists(@.id)).commands')
+              ) AS f (field, ids_path, values_path)
+              CROSS JOIN LATERAL pg_catalog.jsonb_path_query(d.doc, f.ids_path) WITH ORDINALITY AS i (v, n)
+              JOIN LATERAL pg_catalog.jsonb_path_query(d.doc, f.values_path) WITH ORDINALITY AS v (v, n) ON v.n = i.n
         ),
         pivot AS (   -- one row per (band subtree, node id) with its fields side by side
             SELECT f.k, f.node_id,
