@@ -10,6 +10,10 @@
 -- rating_count, created_by and created_at are never touched on update.
 -- Hand-made rows and forks (is_flow_synced = false) are never touched.
 -- Returns how many rows were written (inserted, updated or retired).
+-- While it writes, it sets stepsync.sync_writing = 'on' for the transaction
+-- (restored afterwards): with current_user being the owner (the callers are
+-- SECURITY DEFINER), that is what lets stepsync.tg_step_library__guard accept
+-- writes to synced rows. A client may set the setting, but it is not the owner.
 -- Called by the sync trigger, stepsync.sync_tree and the backfill.
 CREATE OR REPLACE FUNCTION stepsync._sync(
     p_tree_id uuid,
@@ -25,7 +29,9 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
     v_written integer;
+    v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);
     WITH nodes AS MATERIALIZED (
         SELECT n.source_node_id, n.title, n.step_type, n.content, n.visibility
           FROM stepsync._nodes(p_tree_id, p_tree_type, p_structure, p_is_public) AS n
@@ -63,6 +69,7 @@ BEGIN
     )
     SELECT (SELECT pg_catalog.count(*) FROM upserted) + (SELECT pg_catalog.count(*) FROM retired)
       INTO v_written;
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
     RETURN v_written;
 END;
 $function$;

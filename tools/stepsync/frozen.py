@@ -27,6 +27,16 @@ def execute(op, sql: str) -> None:
 
 
 def install(op, revision: str, *names: str) -> None:
-    """Run the frozen files NAMES of REVISION, in the order given."""
+    """Run the frozen files NAMES of REVISION, in the order given.
+
+    They run with search_path = pg_catalog, pg_temp, so that what they create
+    (trigger WHEN clauses, view and default expressions) binds to the system's
+    operators and functions, never to look-alikes in another schema; the
+    session's search_path is restored afterwards.
+    """
+    execute(op, "SELECT pg_catalog.set_config('stepsync.saved_search_path', pg_catalog.current_setting('search_path'), true);"
+                " SET LOCAL search_path = pg_catalog, pg_temp;")
     for name in names:
         execute(op, read(revision, name))
+    execute(op, "SELECT pg_catalog.set_config('search_path',"
+                " pg_catalog.current_setting('stepsync.saved_search_path'), true)")
