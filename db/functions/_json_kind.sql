@@ -24,5 +24,3 @@ $function$;
 
 COMMENT ON FUNCTION stepsync._json_kind(jsonb) IS
     'Internal: describes a JSON value for an error message ("missing", "a JSON number (42)", "a blank string", ...).';
-
-REVOKE ALL ON FUNCTION stepsync._json_kind(jsonb) FROM PUBLIC;

@@ -17,6 +17,9 @@
 -- problem is located by the exact walk, which also gives its path. Duplicate
 -- ids are reported here, never as ON CONFLICT's 21000.
 -- Set-based: one query shapes every node; nothing loops per node.
+-- Pure: it reads no table and writes nothing, so EXECUTE stays with PUBLIC
+-- (stepsync.preview runs with the caller's rights and calls it); the same holds
+-- for stepsync._walk_troubleshooting and stepsync._json_kind.
 CREATE OR REPLACE FUNCTION stepsync._nodes(
     p_tree_id uuid,
     p_tree_type text,
@@ -257,5 +260,3 @@ $function$;
 
 COMMENT ON FUNCTION stepsync._nodes(uuid, text, jsonb, boolean, boolean, boolean) IS
     'Internal: the library entries a flow''s structure yields (SPEC §2, §3), checked against §4; raises 23514 on the first problem unless p_raise is false. The one extraction shared by the sync, sync_tree, preview and check.';
-
-REVOKE ALL ON FUNCTION stepsync._nodes(uuid, text, jsonb, boolean, boolean, boolean) FROM PUBLIC;

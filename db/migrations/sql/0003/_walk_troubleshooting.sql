@@ -159,5 +159,3 @@ $function$;
 
 COMMENT ON FUNCTION stepsync._walk_troubleshooting(jsonb, boolean) IS
     'Internal: the raw action and solution nodes of a troubleshooting tree_structure, at any depth, in walk order (SPEC §2). Used by stepsync._nodes.';
-
-REVOKE ALL ON FUNCTION stepsync._walk_troubleshooting(jsonb, boolean) FROM PUBLIC;

@@ -4,7 +4,9 @@
 -- what the library browser lists, with its "From flow" badge.
 -- security_invoker: reading it takes SELECT on step_library and trees, as
 -- reading the tables would; the view grants nothing of its own.
-CREATE OR REPLACE VIEW public.step_library_entries
+-- Plain CREATE VIEW, not OR REPLACE: in schema public someone else could have
+-- created the view first and would keep owning it (pgspot PS015).
+CREATE VIEW public.step_library_entries
 WITH (security_invoker = true)
 AS
 SELECT s.id,

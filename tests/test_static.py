@@ -1,0 +1,76 @@
+"""Static checks: search_path and comments on everything, pgspot and plpgsql_check with zero findings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stepsync.paths import FROZEN_SQL_DIR, FUNCTIONS_DIR
+
+
+def test_every_function_pins_search_path_and_is_commented(db):
+    rows = db.rows(
+        "SELECT p.oid::regprocedure::text, p.proconfig, obj_description(p.oid, 'pg_proc')"
+        " FROM pg_proc p WHERE p.pronamespace = 'stepsync'::regnamespace ORDER BY 1")
+    assert len(rows) >= 15
+    for name, config, comment in rows:
+        assert config == ["search_path=pg_catalog, pg_temp"], name
+        assert comment and len(comment) > 20, name
+
+
+def test_every_trigger_view_and_index_of_ours_is_commented(db):
+    missing = db.rows(
+        "SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal AND obj_description(oid, 'pg_trigger') IS NULL"
+        " UNION ALL SELECT 'relation ' || oid::regclass FROM pg_class"
+        " WHERE relnamespace IN ('public'::regnamespace, 'stepsync'::regnamespace) AND relkind IN ('v', 'i')"
+        " AND relname NOT LIKE '%_pkey' AND relname NOT LIKE '%_key' AND relname <> 'alembic_version_pkc'"
+        " AND obj_description(oid, 'pg_class') IS NULL"
+        " UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typnamespace = 'stepsync'::regnamespace"
+        " AND typtype = 'c' AND obj_description(oid, 'pg_type') IS NULL")
+    assert missing == []
+
+
+def test_pgspot_finds_nothing_in_the_installed_sql(tmp_path):
+    pgspot = shutil.which("pgspot") or str(Path(sys.executable).parent / "pgspot")
+    # What the installer does before the files: its own schema, a pinned search_path.
+    preamble = tmp_path / "preamble.sql"
+    preamble.write_text("SET search_path = pg_catalog, pg_temp;\nCREATE SCHEMA stepsync;\n")
+    files = [str(preamble)]
+    for revision in sorted(p for p in FROZEN_SQL_DIR.iterdir() if p.is_dir()):
+        files += [str(f) for f in sorted(revision.glob("schema.sql"))]
+    files += [str(f) for f in sorted(FUNCTIONS_DIR.glob("*.sql"))]
+    result = subprocess.run([pgspot, "-a", *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "TOTAL: Errors: 0 Warnings: 0 Unknown: 0" in result.stdout, result.stdout
+
+
+def test_plpgsql_check_finds_nothing(db):
+    available = db.value("SELECT count(*) FROM pg_available_extensions WHERE name = 'plpgsql_check'")
+    if not available:
+        if os.environ.get("STEPSYNC_REQUIRE_PLPGSQL_CHECK"):
+            pytest.fail("plpgsql_check is required here (STEPSYNC_REQUIRE_PLPGSQL_CHECK) but not installed")
+        pytest.skip("plpgsql_check is not installed for this server; .ci/run installs it for PostgreSQL 15")
+    db.conn.execute("CREATE EXTENSION plpgsql_check")
+    findings = db.rows(
+        """
+        SELECT p.oid::regprocedure::text, r.level, r.message, r.lineno
+          FROM pg_proc p
+          JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'
+          LEFT JOIN LATERAL (
+                SELECT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = p.oid AND NOT t.tgisinternal LIMIT 1
+               ) trig ON true
+          CROSS JOIN LATERAL plpgsql_check_function_tb(
+                p.oid, COALESCE(trig.tgrelid, 0), fatal_errors => false, other_warnings => true,
+                performance_warnings => false, extra_warnings => true, security_warnings => true) r
+         WHERE p.pronamespace = 'stepsync'::regnamespace
+         ORDER BY 1, 4
+        """)
+    assert findings == []
+    checked = db.value("SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
+                       " WHERE l.lanname = 'plpgsql' AND p.pronamespace = 'stepsync'::regnamespace")
+    assert checked >= 9
