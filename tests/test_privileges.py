@@ -106,7 +106,11 @@ def test_an_application_role_with_full_rights_still_cannot_pass_for_the_sync(db,
             with pytest.raises(psycopg.Error) as info:
                 conn.execute(sql, {"id": entry[0]})
             assert info.value.sqlstate == "42501", sql
-        # what the application may do: count usage, rate, fork
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("UPDATE step_library SET usage_count = usage_count + 1 WHERE id = %s", (entry[0],))
+        assert info.value.diag.message_primary == "stepsync.sync_writing is reserved for the sync"
+        # what the application may do, without pretending: count usage
+        conn.execute("RESET stepsync.sync_writing")
         conn.execute("UPDATE step_library SET usage_count = usage_count + 1 WHERE id = %s", (entry[0],))
     assert db.value("SELECT usage_count FROM step_library WHERE id = %s", (entry[0],)) == 1
     assert [r for r in flows.snapshot() if r[0] == "tree"] == [r for r in before if r[0] == "tree"]
@@ -164,7 +168,7 @@ def test_internal_functions_are_not_executable_by_public(db):
         "SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') FROM pg_proc p"
         " WHERE p.pronamespace = 'stepsync'::regnamespace"))
     writers = {"_sync", "_retire", "sync_tree", "tg_set_updated_at", "tg_trees__sync",
-               "tg_trees__retire_on_delete", "tg_step_library__guard"}
+               "tg_trees__retire_on_delete", "tg_step_library__guard", "tg_step_library__check_marker"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True

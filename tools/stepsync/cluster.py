@@ -70,6 +70,57 @@ class ThrowawayCluster:
         """A libpq URL for the superuser `postgres` on the given database."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run pg_ctl on this cluster's data folder, as the server user when we are root."""
+        argv = as_server_user([str(self.bin_dir / "pg_ctl"), "-D", self.data_dir, *args])
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
+        return result
+
+    def is_running(self) -> bool:
+        """True while the postmaster we started is alive."""
+        return bool(self._pg.is_alive())
+
+    def crash(self) -> None:
+        """Stop the server the hard way (`pg_ctl stop -m immediate`): no checkpoint, crash recovery at restart.
+
+        Every backend is killed at once; connections break mid-statement or mid-commit.
+        Commits acknowledged before the stop survive only with synchronous_commit=on
+        (FAST_SETTINGS turns it off: pass extra_settings="-c synchronous_commit=on").
+        fsync=off does not matter here: the written WAL is in the OS cache, which a
+        process crash does not lose.
+        """
+        self.pg_ctl("stop", "-m", "immediate", "-w", "-t", "60")
+        child = self._pg.child_process
+        if child is not None:
+            child.wait(timeout=60)
+        self._pg.child_process = None
+
+    def restart(self, boot_timeout: float = 120.0) -> None:
+        """Start the server again on the same port and data folder (after crash(), it runs crash recovery).
+
+        The server log of the previous run is kept as <name>.log.<n>.
+        """
+        if self._pg.child_process is not None:
+            self._pg.terminate()
+        log = os.path.join(self.base_dir, f"{self._pg.name}.log")
+        if os.path.exists(log):
+            n = 1
+            while os.path.exists(f"{log}.{n}"):
+                n += 1
+            os.rename(log, f"{log}.{n}")
+        self._pg.settings["boot_timeout"] = boot_timeout
+        self._pg.start()
+
+    def server_log(self) -> str:
+        """The current server log (stdout and stderr of the postmaster)."""
+        try:
+            with open(os.path.join(self.base_dir, f"{self._pg.name}.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def stop(self) -> None:
         self._pg.stop()
         shutil.rmtree(self.base_dir, ignore_errors=True)

@@ -27,6 +27,8 @@ def upgrade() -> None:
         "_sync.sql",
         "_retire.sql",
         "tg_step_library__guard.sql",
+        "tg_step_library__check_marker.sql",
+        "step_library__t04_check_marker.sql",
         "step_library__t05_guard_insert.sql",
         "step_library__t05_guard_update.sql",
         "step_library__t05_guard_delete.sql",
@@ -54,6 +56,8 @@ def downgrade() -> None:
         DROP TRIGGER t05_guard_delete ON public.step_library;
         DROP TRIGGER t05_guard_update ON public.step_library;
         DROP TRIGGER t05_guard_insert ON public.step_library;
+        DROP TRIGGER t04_check_marker ON public.step_library;
+        DROP FUNCTION stepsync.tg_step_library__check_marker();
         DROP FUNCTION stepsync.tg_step_library__guard();
         """,
     )

@@ -6,7 +6,10 @@
 -- concurrent publishers lock rows in the same order and cannot deadlock), and
 -- the flow's active entries whose node is gone are retired in the same
 -- statement. An entry whose values would not change is not written at all: it
--- keeps its row version and last_synced_at. id, usage_count, rating,
+-- keeps its row version and last_synced_at. Unchanged entries are filtered out
+-- before the upsert (so a republish with one edit locks and rewrites one row);
+-- the upsert's own WHERE repeats the comparison for rows a concurrent writer
+-- inserted meanwhile. id, usage_count, rating,
 -- rating_count, created_by and created_at are never touched on update.
 -- Hand-made rows and forks (is_flow_synced = false) are never touched.
 -- Returns how many rows were written (inserted, updated or retired).
@@ -36,13 +39,22 @@ BEGIN
         SELECT n.source_node_id, n.title, n.step_type, n.content, n.visibility
           FROM stepsync._nodes(p_tree_id, p_tree_type, p_structure, p_is_public) AS n
     ),
+    changed AS (   -- only new entries and entries whose values differ go to the upsert
+        SELECT n.*
+          FROM nodes AS n
+          LEFT JOIN public.step_library AS s
+                 ON s.source_tree_id = p_tree_id AND s.source_node_id = n.source_node_id AND s.is_flow_synced
+         WHERE s.id IS NULL
+            OR (s.title, s.step_type, s.content, s.visibility, s.account_id, s.is_active)
+               IS DISTINCT FROM (n.title, n.step_type, n.content, n.visibility, p_account_id, true)
+    ),
     upserted AS (
         INSERT INTO public.step_library AS s
                (title, step_type, content, visibility, created_by, account_id,
                 is_flow_synced, source_tree_id, source_node_id, last_synced_at, is_active)
         SELECT n.title, n.step_type, n.content, n.visibility, p_author_id, p_account_id,
                true, p_tree_id, n.source_node_id, pg_catalog.now(), true
-          FROM nodes n
+          FROM changed AS n
          ORDER BY n.source_node_id
         ON CONFLICT (source_tree_id, source_node_id) DO UPDATE
            SET title = EXCLUDED.title,

@@ -1,13 +1,14 @@
 -- stepsync.tg_step_library__guard(): BEFORE INSERT / UPDATE / DELETE row
 -- trigger function on public.step_library: synced rows are read-only to
--- everyone but the sync (SPEC §6.1).
+-- everyone but the sync (SPEC §6.1). It raises 42501 before any constraint is
+-- checked, so a client learns that the row is read-only, not which CHECK failed.
 --
--- A write counts as the sync's own when the sync marked itself as writing
--- (stepsync.sync_writing = 'on', set by stepsync._sync and _retire) and
--- current_user is the owner of step_library, which only the sync's SECURITY
--- DEFINER functions are when a client writes. A client may SET the marker,
--- but cannot become the owner; the owner's own direct statements do not set it.
--- Everyone else:
+-- The sync's own writes never get here: they run with stepsync.sync_writing =
+-- 'on' (set by stepsync._sync and _retire), which the triggers' WHEN clauses
+-- test, so a publish of thousands of entries pays no call per row. A client
+-- that sets the marker itself is stopped by stepsync.tg_step_library__check_marker
+-- before its statement touches a row (it is not the owner).
+-- For everyone else:
 --  * INSERT: may not create a row with is_flow_synced or a source column set;
 --  * UPDATE of a synced row: may change usage_count, rating, rating_count and
 --    updated_at only (an ORM rewriting unchanged values passes). The foreign
@@ -15,8 +16,7 @@
 --    deletes the flow) may null source_tree_id of a retired row;
 --  * UPDATE of a hand-made row: may not make it synced or give it a source;
 --  * DELETE: may not delete an active synced row (retired ones may go).
--- Violations raise 42501 with a hint to fork. The triggers' WHEN clauses keep
--- hand-made rows and forks away from this function entirely.
+-- The triggers' WHEN clauses also keep hand-made rows and forks away from it.
 CREATE OR REPLACE FUNCTION stepsync.tg_step_library__guard()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -30,12 +30,6 @@ BEGIN
         RAISE EXCEPTION 'stepsync.tg_step_library__guard must be a BEFORE row trigger, not % %', TG_WHEN, TG_LEVEL
             USING ERRCODE = 'trigger_protocol_violated';
     END IF;
-    v_owner := (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID)
-               = pg_catalog.to_regrole(current_user)::oid;
-    IF v_owner AND pg_catalog.current_setting('stepsync.sync_writing', true) = 'on' THEN
-        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-    END IF;
-
     IF TG_OP = 'INSERT' THEN
         IF NEW.is_flow_synced OR NEW.source_tree_id IS NOT NULL OR NEW.source_node_id IS NOT NULL THEN
             RAISE EXCEPTION 'only the sync may create synced library steps'
@@ -77,6 +71,8 @@ BEGIN
         OLD.last_synced_at, OLD.forked_from_id) THEN
         RETURN NEW;  -- usage_count, rating, rating_count, updated_at: the client's to change
     END IF;
+    v_owner := (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID)
+               = pg_catalog.to_regrole(current_user)::oid;
     IF v_owner AND pg_catalog.pg_trigger_depth() > 1 AND NOT OLD.is_active
        AND OLD.source_tree_id IS NOT NULL AND NEW.source_tree_id IS NULL
        AND (NEW.id, NEW.title, NEW.step_type, NEW.content, NEW.visibility, NEW.created_by, NEW.account_id,

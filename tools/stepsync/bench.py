@@ -1,0 +1,374 @@
+"""`stepsync bench`: what the sync costs writers, and how that grows.
+
+One server, one run. For each scenario the variants run interleaved, round by
+round (the order rotates each round), and the report gives medians and ratios
+of medians taken in this run; absolute times on a shared 2-core machine mean
+little, ratios mean more. Variants, all writing identical library rows
+(checked first):
+
+  floor     the bare UPDATE that publishes, with the sync triggers off
+  stepsync  the same UPDATE, the trigger doing the sync
+  app_side  the original design: the application reads the tree, extracts the
+            entries in Python and upserts them with executemany, one transaction
+  limit     one hand-written INSERT ... SELECT ... ON CONFLICT, no checks and no
+            retirement: the most this work can cost inside PostgreSQL
+
+Wall time is measured around the client's transaction; CPU is the client
+process's plus the server backend's (/proc/<pid>/stat).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+from psycopg.types.json import Jsonb
+from rich.console import Console
+from rich.table import Table
+
+from stepsync import bench_flows, bench_sql, database
+from stepsync.resync import resync
+
+console = Console()
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by server process PID."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu_client: float
+    cpu_server: float
+
+    @property
+    def cpu(self) -> float:
+        return self.cpu_client + self.cpu_server
+
+
+@dataclass
+class Result:
+    scenario: str
+    variant: str
+    samples: list[Sample] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(s.wall for s in self.samples)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
+
+
+class Session:
+    """One connection, its backend pid, optionally with triggers off (session_replication_role = replica)."""
+
+    def __init__(self, url: str, *, triggers: bool = True) -> None:
+        self.conn = database.connect(url, autocommit=True)
+        self.pid = self.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        if not triggers:
+            self.conn.execute("SET session_replication_role = replica")
+
+    def timed(self, work: Callable[[], object]) -> Sample:
+        server0, client0, wall0 = backend_cpu(self.pid), time.process_time(), time.perf_counter()
+        work()
+        wall = time.perf_counter() - wall0
+        return Sample(wall, time.process_time() - client0, backend_cpu(self.pid) - server0)
+
+
+class Bench:
+    def __init__(self, url: str, rounds: int) -> None:
+        self.url = url
+        self.rounds = rounds
+        self.sync = Session(url)
+        self.plain = Session(url, triggers=False)
+        self.admin = self.sync.conn
+        account = self.admin.execute("INSERT INTO accounts (name) VALUES ('Bench') RETURNING id").fetchone()[0]
+        self.account = account
+        self.author = self.admin.execute(
+            "INSERT INTO users (email, account_id) VALUES (%s, %s) RETURNING id",
+            (f"bench-{uuid.uuid4()}@example.com", account)).fetchone()[0]
+        self.results: dict[tuple[str, str], Result] = {}
+        self.notes: list[str] = []
+
+    # -- flows -------------------------------------------------------------
+    def draft(self, tree_type: str, structure, name: str = "bench") -> uuid.UUID:
+        doc = structure if isinstance(structure, str) else json.dumps(structure)
+        return self.admin.execute(
+            "INSERT INTO trees (name, tree_type, tree_structure, account_id, author_id)"
+            " VALUES (%s, %s, %s::jsonb, %s, %s) RETURNING id",
+            (name, tree_type, doc, self.account, self.author)).fetchone()[0]
+
+    # -- the four ways to publish -----------------------------------------
+    def publish_floor(self, tree) -> None:
+        self.plain.conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (tree,))
+
+    def publish_stepsync(self, tree) -> None:
+        self.sync.conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (tree,))
+
+    def publish_limit(self, tree, tree_type: str) -> None:
+        sql = bench_sql.TROUBLESHOOTING_LIMIT if tree_type == "troubleshooting" else bench_sql.PROCEDURAL_LIMIT
+        with self.plain.conn.transaction():
+            self.plain.conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (tree,))
+            self.plain.conn.execute(sql, {"tree": tree})
+
+    def publish_app_side(self, tree) -> None:
+        conn = self.plain.conn
+        with conn.transaction():
+            tree_type, structure, is_public, account, author = conn.execute(
+                "SELECT tree_type, tree_structure, is_public, account_id, author_id FROM trees WHERE id = %s",
+                (tree,)).fetchone()
+            conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (tree,))
+            rows = [(title, step_type, Jsonb(content), visibility, author, account, tree, node_id)
+                    for node_id, title, step_type, content, visibility
+                    in bench_flows.app_side_entries(tree_type, structure, is_public)]
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO step_library AS s (title, step_type, content, visibility, created_by, account_id,"
+                    " is_flow_synced, source_tree_id, source_node_id, last_synced_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s, now())"
+                    " ON CONFLICT (source_tree_id, source_node_id) DO UPDATE SET title = EXCLUDED.title,"
+                    " step_type = EXCLUDED.step_type, content = EXCLUDED.content, visibility = EXCLUDED.visibility,"
+                    " account_id = EXCLUDED.account_id, last_synced_at = EXCLUDED.last_synced_at, is_active = true",
+                    rows)
+
+    def publish(self, variant: str, tree, tree_type: str) -> None:
+        if variant == "floor":
+            self.publish_floor(tree)
+        elif variant == "stepsync":
+            self.publish_stepsync(tree)
+        elif variant == "limit":
+            self.publish_limit(tree, tree_type)
+        else:
+            self.publish_app_side(tree)
+
+    def rows(self, tree) -> list[tuple]:
+        return self.admin.execute(
+            "SELECT source_node_id, title, step_type, content, visibility, account_id, created_by, is_active,"
+            " is_flow_synced FROM step_library WHERE source_tree_id = %s ORDER BY source_node_id", (tree,)).fetchall()
+
+    # -- measuring ----------------------------------------------------------
+    def record(self, scenario: str, variant: str, sample: Sample, note: str = "") -> None:
+        result = self.results.setdefault((scenario, variant), Result(scenario, variant))
+        result.samples.append(sample)
+        result.note = note or result.note
+
+    def check_identical(self) -> None:
+        """Every variant writes the same library rows for the same flows (before anything is timed)."""
+        for tree_type, structure in [("procedural", bench_flows.procedural(120)),
+                                     ("troubleshooting", bench_flows.troubleshooting(300))]:
+            written = {}
+            for variant in ("stepsync", "app_side", "limit"):
+                tree = self.draft(tree_type, structure)
+                self.publish(variant, tree, tree_type)
+                written[variant] = self.rows(tree)
+            assert written["stepsync"], tree_type
+            for variant in ("app_side", "limit"):
+                if written[variant] != written["stepsync"]:
+                    raise AssertionError(f"{variant} writes other rows than stepsync for a {tree_type} flow")
+        self.notes.append("Checked first: stepsync, app_side and limit write identical rows for a 120-step"
+                          " procedure and a 300-node troubleshooting tree.")
+
+    def first_publish(self, scenario: str, tree_type: str, structure, variants: list[str]) -> dict[str, list]:
+        """Publish fresh drafts of STRUCTURE with each variant, interleaved; returns the published ids."""
+        published: dict[str, list] = {v: [] for v in variants}
+        doc = structure if isinstance(structure, str) else json.dumps(structure)
+        for r in range(self.rounds):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            drafts = {v: self.draft(tree_type, doc) for v in order}
+            for variant in order:
+                sample = self.plain.timed(lambda: None)  # keep both sessions warm alike
+                session = self.sync if variant == "stepsync" else self.plain
+                sample = session.timed(lambda: self.publish(variant, drafts[variant], tree_type))
+                self.record(scenario, variant, sample)
+                published[variant].append(drafts[variant])
+        return published
+
+    def republish(self, scenario: str, trees: list, make_sql: Callable[[object, int], tuple[str, tuple]],
+                  variants=("floor", "stepsync")) -> None:
+        """Run an UPDATE on already-published flows: with the triggers off (floor) and on (stepsync)."""
+        for r, tree in enumerate(trees):
+            for variant in (variants if r % 2 == 0 else tuple(reversed(variants))):
+                sql, params = make_sql(tree, r)
+                session = self.sync if variant == "stepsync" else self.plain
+                self.record(scenario, variant, session.timed(lambda: session.conn.execute(sql, params)))
+
+    def ratio(self, scenario: str, a: str, b: str, scenario_b: str | None = None, cpu: bool = False) -> float:
+        x = self.results[(scenario, a)]
+        y = self.results[(scenario_b or scenario, b)]
+        return (x.cpu / y.cpu) if cpu else (x.wall / y.wall)
+
+
+def edit_one_percent(structure: dict, round_no: int) -> dict:
+    steps = [dict(s) for s in structure["steps"]]
+    synced = [i for i, s in enumerate(steps) if s.get("type") == "procedure_step"]
+    for i in synced[:: 100]:
+        steps[i]["title"] = f"{steps[i]['title']} (edited in round {round_no})"
+    return {"steps": steps}
+
+
+def run(url: str, rounds: int, quick: bool, output: Path | None) -> int:
+    """Run every scenario on the database at URL; print the report and write it to OUTPUT."""
+    bench = Bench(url, rounds)
+    server_version = bench.admin.execute("SHOW server_version").fetchone()[0]
+    console.print(f"[bold]stepsync bench[/bold]: PostgreSQL {server_version}, {rounds} rounds")
+    bench.check_identical()
+    variants = ["floor", "stepsync", "app_side", "limit"]
+    sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
+    published: dict[int, dict[str, list]] = {}
+    structures = {n: bench_flows.procedural(n) for n in sizes}
+    for n in sizes:
+        console.print(f"  procedural publish, {n} steps")
+        published[n] = bench.first_publish(f"publish {n}", "procedural", structures[n], variants)
+
+    big = sizes[-1]
+    edits = []
+    for r, tree in enumerate(published[big]["stepsync"]):
+        edited = edit_one_percent(structures[big], r)
+        edits.append((tree, json.dumps(edited)))
+    console.print(f"  republish with 1% edited, {big} steps")
+    for tree, doc in edits:
+        with bench.admin.transaction():
+            pass
+        stats0 = bench.admin.execute("SELECT n_tup_upd, n_tup_ins FROM pg_stat_user_tables"
+                                     " WHERE relname = 'step_library'").fetchone()
+        xmins = dict(bench.admin.execute("SELECT source_node_id, xmin::text FROM step_library"
+                                         " WHERE source_tree_id = %s", (tree,)).fetchall())
+        sample = bench.sync.timed(lambda: bench.sync.conn.execute(
+            "UPDATE trees SET tree_structure = %s::jsonb WHERE id = %s", (doc, tree)))
+        bench.record(f"republish 1% of {big}", "stepsync", sample)
+        after = dict(bench.admin.execute("SELECT source_node_id, xmin::text FROM step_library"
+                                         " WHERE source_tree_id = %s", (tree,)).fetchall())
+        rewritten = sum(1 for k in after if after[k] != xmins.get(k))
+    bench.notes.append(f"Republishing a {big}-step flow with 1% of its steps edited rewrote {rewritten} rows"
+                       f" (of {len(after)}); every other entry kept its row version (xmin).")
+
+    console.print(f"  republish unchanged and rename, {big} steps")
+    same_docs = {tree: json.dumps(structures[big]) for tree in published[big]["floor"] + published[big]["stepsync"]}
+    trees = published[big]["stepsync"]
+    for tree in trees:  # bring their structure back to the original, so that "unchanged" is really unchanged
+        bench.sync.conn.execute("UPDATE trees SET tree_structure = %s::jsonb WHERE id = %s", (same_docs[tree], tree))
+    bench.republish(f"republish unchanged {big}", trees,
+                    lambda tree, r: ("UPDATE trees SET tree_structure = %s::jsonb WHERE id = %s",
+                                     (same_docs[tree], tree)))
+    bench.republish(f"rename {big}", trees,
+                    lambda tree, r: ("UPDATE trees SET name = %s WHERE id = %s", (f"renamed {r} {time.time()}", tree)))
+
+    console.print("  troubleshooting publish, 10,000 nodes" if not quick else "  troubleshooting publish, 1,000 nodes")
+    tree_nodes = 1000 if quick else 10000
+    bench.first_publish(f"troubleshooting {tree_nodes}", "troubleshooting", bench_flows.troubleshooting(tree_nodes),
+                        ["floor", "stepsync", "app_side", "limit"])
+
+    console.print("  5,000-deep chain")
+    chain = bench_flows.chain_text(5000)
+    for _ in range(rounds):
+        tree = bench.draft("troubleshooting", chain)
+        bench.record("chain 5000 deep", "stepsync", bench.sync.timed(lambda: bench.publish_stepsync(tree)))
+
+    console.print("  resync 1,000 flows x 50 steps" if not quick else "  resync 100 flows x 50 steps")
+    flows_n = 100 if quick else 1000
+    doc50 = json.dumps(bench_flows.procedural(50))
+    ids = [bench.draft("procedural", doc50, name=f"resync {i}") for i in range(flows_n)]
+    bench.plain.conn.execute("UPDATE trees SET status = 'published' WHERE id = ANY(%s)", (ids,))
+    entries_before = bench.admin.execute("SELECT count(*) FROM step_library").fetchone()[0]
+    sample = bench.sync.timed(lambda: resync(bench.url, ids, batch=100))
+    written = bench.admin.execute("SELECT count(*) FROM step_library").fetchone()[0] - entries_before
+    bench.record(f"resync {flows_n} x 50", "stepsync", sample)
+    resync_rate = written / sample.wall
+
+    report = Report(bench, server_version, sizes, big, tree_nodes, flows_n, resync_rate, written)
+    report.print()
+    if output is not None:
+        output.write_text(report.markdown(), encoding="utf-8")
+        console.print(f"report written to {output}")
+    return 0
+
+
+class Report:
+    def __init__(self, bench: Bench, server_version: str, sizes, big, tree_nodes, flows_n, resync_rate, written):
+        self.b, self.server_version, self.sizes, self.big = bench, server_version, sizes, big
+        self.tree_nodes, self.flows_n, self.resync_rate, self.written = tree_nodes, flows_n, resync_rate, written
+
+    def table_rows(self) -> list[tuple]:
+        rows = []
+        for (scenario, variant), result in self.b.results.items():
+            rows.append((scenario, variant, f"{result.wall * 1000:.2f}", f"{result.cpu * 1000:.0f}",
+                         str(len(result.samples))))
+        return rows
+
+    def targets(self) -> list[tuple[str, str, bool]]:
+        b, big = self.b, self.big
+        out = []
+        for n in [s for s in self.sizes if s >= 1000]:
+            r = b.ratio(f"publish {n}", "stepsync", "limit")
+            out.append((f"publish {n}: stepsync / limit", f"{r:.2f} (target <= 1.3)", r <= 1.3))
+            r = b.ratio(f"publish {n}", "stepsync", "app_side")
+            out.append((f"publish {n}: stepsync / app_side, wall", f"{r:.2f} (target < 1)", r < 1))
+            r = b.ratio(f"publish {n}", "stepsync", "app_side", cpu=True)
+            out.append((f"publish {n}: stepsync / app_side, CPU client+server", f"{r:.2f} (target <= 0.5)", r <= 0.5))
+        for scenario in (f"rename {big}", f"republish unchanged {big}"):
+            r = b.ratio(scenario, "stepsync", "floor")
+            out.append((f"{scenario}: stepsync / floor", f"{r:.2f} (target <= 1.3)", r <= 1.3))
+        r = b.ratio(f"republish 1% of {big}", "stepsync", "stepsync", scenario_b=f"publish {big}")
+        out.append((f"republish 1% of {big} / first publish", f"{r:.2f} (target <= 0.35)", r <= 0.35))
+        r = b.ratio(f"troubleshooting {self.tree_nodes}", "stepsync", "limit")
+        out.append((f"troubleshooting {self.tree_nodes}: stepsync / path-query limit", f"{r:.2f} (target <= 1.3)",
+                    r <= 1.3))
+        chain = b.results[("chain 5000 deep", "stepsync")].wall
+        out.append(("5,000-deep chain publish", f"{chain:.3f} s (target < 0.5 s)", chain < 0.5))
+        out.append((f"resync {self.flows_n} x 50", f"{self.resync_rate:,.0f} entries/s (target >= 40,000)",
+                    self.resync_rate >= 40000))
+        if 10000 in self.sizes and 1000 in self.sizes:
+            r = b.ratio("publish 10000", "stepsync", "stepsync", scenario_b="publish 1000")
+            out.append(("growth: publish 10,000 / 1,000 steps", f"{r:.2f} (target <= 11)", r <= 11))
+        return out
+
+    def print(self) -> None:
+        table = Table(title="medians", header_style="bold")
+        for column in ("scenario", "variant", "wall ms", "cpu ms", "n"):
+            table.add_column(column, justify="right" if column != "scenario" and column != "variant" else "left")
+        for row in self.table_rows():
+            table.add_row(*row)
+        console.print(table)
+        targets = Table(title="targets (ratios of medians, this run)", header_style="bold")
+        for column in ("measure", "value", "met"):
+            targets.add_column(column)
+        for name, value, met in self.targets():
+            targets.add_row(name, value, "yes" if met else "[red]no[/red]")
+        console.print(targets)
+        for note in self.b.notes:
+            console.print(f"- {note}")
+
+    def markdown(self) -> str:
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                   platform.processor())
+        lines = [
+            "# Benchmarks", "",
+            f"`stepsync bench` on {time.strftime('%Y-%m-%d')}: PostgreSQL {self.server_version}, "
+            f"{os.cpu_count()} cores ({cpu}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB,"
+            f" Python {platform.python_version()}, {self.b.rounds} rounds, variants interleaved.", "",
+            "| scenario | variant | wall ms (median) | CPU ms client+server (median) | rounds |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [f"| {s} | {v} | {w} | {c} | {n} |" for s, v, w, c, n in self.table_rows()]
+        lines += ["", "| target | value | met |", "|---|---|---|"]
+        lines += [f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in self.targets()]
+        lines += [""] + [f"- {note}" for note in self.b.notes] + [""]
+        return "\n".join(lines)
