@@ -6,10 +6,12 @@
 -- concurrent publishers lock rows in the same order and cannot deadlock), and
 -- the flow's active entries whose node is gone are retired in the same
 -- statement. An entry whose values would not change is not written at all: it
--- keeps its row version and last_synced_at. Unchanged entries are filtered out
--- before the upsert (so a republish with one edit locks and rewrites one row);
--- the upsert's own WHERE repeats the comparison for rows a concurrent writer
--- inserted meanwhile. id, usage_count, rating,
+-- keeps its row version and last_synced_at. Nodes and the flow's entries are
+-- paired by a FULL JOIN (hashed or merged whatever the estimates, never a
+-- nested loop of nodes x entries): only new or differing entries go to the
+-- upsert (a republish with one edit locks and rewrites one row), only entries
+-- without a node are retired. The upsert's own WHERE repeats the comparison
+-- for rows a concurrent writer inserted meanwhile. id, usage_count, rating,
 -- rating_count, created_by and created_at are never touched on update.
 -- Hand-made rows and forks (is_flow_synced = false) are never touched.
 -- Returns how many rows were written (inserted, updated or retired).
@@ -39,23 +41,30 @@ BEGIN
         SELECT n.source_node_id, n.title, n.step_type, n.content, n.visibility
           FROM stepsync._nodes(p_tree_id, p_tree_type, p_structure, p_is_public) AS n
     ),
-    changed AS (   -- only new entries and entries whose values differ go to the upsert
-        SELECT n.*
-          FROM nodes AS n
-          LEFT JOIN public.step_library AS s
-                 ON s.source_tree_id = p_tree_id AND s.source_node_id = n.source_node_id AND s.is_flow_synced
-         WHERE s.id IS NULL
-            OR (s.title, s.step_type, s.content, s.visibility, s.account_id, s.is_active)
-               IS DISTINCT FROM (n.title, n.step_type, n.content, n.visibility, p_account_id, true)
+    entries AS MATERIALIZED (   -- what the library holds for this flow now
+        SELECT s.id, s.source_node_id::text AS source_node_id, s.title, s.step_type, s.content, s.visibility,
+               s.account_id, s.is_active
+          FROM public.step_library AS s
+         WHERE s.source_tree_id = p_tree_id AND s.is_flow_synced
     ),
-    upserted AS (
+    pairs AS MATERIALIZED (     -- node and entry side by side; a FULL JOIN is always hashed or merged
+        SELECT n.source_node_id AS node_id, n.title, n.step_type, n.content, n.visibility,
+               e.id AS entry_id, e.is_active AS entry_active,
+               e.id IS NULL
+                 OR (e.title, e.step_type, e.content, e.visibility, e.account_id, e.is_active)
+                    IS DISTINCT FROM (n.title, n.step_type, n.content, n.visibility, p_account_id, true) AS differs
+          FROM nodes AS n
+          FULL JOIN entries AS e ON e.source_node_id = n.source_node_id
+    ),
+    upserted AS (               -- new entries and entries whose values differ; unchanged ones are not written
         INSERT INTO public.step_library AS s
                (title, step_type, content, visibility, created_by, account_id,
                 is_flow_synced, source_tree_id, source_node_id, last_synced_at, is_active)
-        SELECT n.title, n.step_type, n.content, n.visibility, p_author_id, p_account_id,
-               true, p_tree_id, n.source_node_id, pg_catalog.now(), true
-          FROM changed AS n
-         ORDER BY n.source_node_id
+        SELECT p.title, p.step_type, p.content, p.visibility, p_author_id, p_account_id,
+               true, p_tree_id, p.node_id, pg_catalog.now(), true
+          FROM pairs AS p
+         WHERE p.node_id IS NOT NULL AND p.differs
+         ORDER BY p.node_id
         ON CONFLICT (source_tree_id, source_node_id) DO UPDATE
            SET title = EXCLUDED.title,
                step_type = EXCLUDED.step_type,
@@ -70,13 +79,11 @@ BEGIN
                (EXCLUDED.title, EXCLUDED.step_type, EXCLUDED.content, EXCLUDED.visibility, EXCLUDED.account_id, true)
         RETURNING 1
     ),
-    retired AS (
+    retired AS (                -- active entries whose node is gone
         UPDATE public.step_library AS s
            SET is_active = false
-         WHERE s.source_tree_id = p_tree_id
-           AND s.is_flow_synced
-           AND s.is_active
-           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.source_node_id = s.source_node_id)
+          FROM pairs AS p
+         WHERE p.node_id IS NULL AND p.entry_active AND s.id = p.entry_id
         RETURNING 1
     )
     SELECT (SELECT pg_catalog.count(*) FROM upserted) + (SELECT pg_catalog.count(*) FROM retired)

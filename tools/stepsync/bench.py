@@ -77,8 +77,26 @@ class Result:
         return statistics.median(s.cpu for s in self.samples)
 
 
+def without_sync_triggers_setup(conn: psycopg.Connection) -> None:
+    """Let a session run with the sync's triggers off and everything else on.
+
+    Sessions of the floor, app_side and limit variants run with
+    session_replication_role = replica, which switches off ordinary triggers:
+    the sync triggers and the read-only guards (app_side and limit write synced
+    rows themselves). The foreign-key checks and the updated_at triggers are set
+    to fire ALWAYS, in this benchmark database only, so that every variant pays
+    for them alike.
+    """
+    for table in ("trees", "step_library"):
+        names = [r[0] for r in conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass"
+            " AND (tgisinternal OR tgname = 't10_set_updated_at')", (f"public.{table}",))]
+        for name in names:
+            conn.execute(f'ALTER TABLE public.{table} ENABLE ALWAYS TRIGGER "{name}"')
+
+
 class Session:
-    """One connection, its backend pid, optionally with triggers off (session_replication_role = replica)."""
+    """One connection, its backend pid, optionally with the sync triggers off (see without_sync_triggers_setup)."""
 
     def __init__(self, url: str, *, triggers: bool = True) -> None:
         self.conn = database.connect(url, autocommit=True)
@@ -97,6 +115,8 @@ class Bench:
     def __init__(self, url: str, rounds: int) -> None:
         self.url = url
         self.rounds = rounds
+        with database.connect(url, autocommit=True) as conn:
+            without_sync_triggers_setup(conn)
         self.sync = Session(url)
         self.plain = Session(url, triggers=False)
         self.admin = self.sync.conn
