@@ -77,3 +77,70 @@ def test_unknown_database_is_one_line(server):
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert 'database "no_such_database_here" does not exist' in result.stderr
+
+
+def _flow(db, structure: str, status: str = "draft") -> str:
+    author = db.value("INSERT INTO users (email) VALUES (gen_random_uuid() || '@example.com') RETURNING id")
+    return str(db.value(
+        "INSERT INTO trees (name, tree_type, tree_structure, status, author_id)"
+        " VALUES ('CLI flow', 'procedural', %s::jsonb, %s, %s) RETURNING id", (structure, status, author)))
+
+
+GOOD = '{"steps": [{"id": "a", "type": "procedure_step", "title": "Alpha"}]}'
+BAD = '{"steps": [{"id": "a", "type": "procedure_step", "title": "  "}]}'
+
+
+def test_preview_prints_the_entries_and_writes_nothing(db):
+    tree = _flow(db, GOOD)
+    result = stepsync("preview", tree, url=db.url)
+    assert result.returncode == 0, result.stderr
+    assert "Alpha" in result.stdout and "1 entries" in result.stdout
+    assert db.value("SELECT count(*) FROM step_library") == 0
+
+
+def test_preview_of_a_bad_flow_is_a_one_line_23514(db):
+    tree = _flow(db, BAD)
+    result = stepsync("preview", tree, url=db.url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f'stepsync: database error [23514]: flow {tree} cannot be published: node "a" has no usable "title":'
+        " it is a blank string")
+
+
+def test_check_lists_failing_flows_and_changes_nothing(db):
+    good = _flow(db, GOOD, "published")
+    bad = _flow(db, BAD)
+    before = db.rows("SELECT t::text FROM trees t ORDER BY id") + db.rows("SELECT s::text FROM step_library s")
+    result = stepsync("check", url=db.url)
+    assert result.returncode == 1
+    assert bad in result.stdout.replace("\n", "") or bad[:8] in result.stdout
+    assert good not in result.stdout
+    assert "1 flows fail the publish checks; 0 library differences" in result.stdout
+    assert db.rows("SELECT t::text FROM trees t ORDER BY id") + db.rows("SELECT s::text FROM step_library s") == before
+
+
+def test_check_is_clean_on_a_consistent_database(db):
+    _flow(db, GOOD, "published")
+    result = stepsync("check", url=db.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 flows fail the publish checks; 0 library differences" in result.stdout
+
+
+def test_resync_all_repairs_the_library(db):
+    tree = _flow(db, GOOD)
+    with db.connect(autocommit=False) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (tree,))
+        conn.commit()
+    assert db.value("SELECT count(*) FROM step_library") == 0
+    result = stepsync("resync", "--all", url=db.url)
+    assert result.returncode == 0, result.stderr
+    assert "resynced 1 flows: 1 library rows written or retired" in result.stdout
+    assert db.rows("SELECT source_node_id, is_active FROM step_library") == [("a", True)]
+    assert stepsync("resync", tree, url=db.url).stdout.strip() == "resynced 1 flows: 0 library rows written or retired"
+
+
+def test_resync_needs_a_flow_or_all(db):
+    result = stepsync("resync", url=db.url)
+    assert result.returncode == 2
+    assert "give either a TREE_ID or --all" in result.stderr
