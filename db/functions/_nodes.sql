@@ -32,6 +32,7 @@ RETURNS SETOF stepsync.library_node
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 AS $function$
 DECLARE
     v_flow_visibility text := CASE WHEN p_is_public THEN 'public' ELSE 'team' END;
