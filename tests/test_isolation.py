@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import glob
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -91,8 +92,9 @@ def test_every_spec_has_expected_output_and_vice_versa():
 
 
 def run_spec(binary: str, url: str, spec: Path) -> str:
-    env = dict(os.environ, PGISOLATIONTIMEOUT=str(STEP_TIMEOUT), PGOPTIONS="-c lc_messages=C",
-               PGCLIENTENCODING="UTF8")
+    # English server messages whatever the server's locale (the conftest server is reached as a superuser)
+    options = " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), "-c lc_messages=C"]))
+    env = dict(os.environ, PGISOLATIONTIMEOUT=str(STEP_TIMEOUT), PGOPTIONS=options, PGCLIENTENCODING="UTF8")
     with spec.open("rb") as stdin:
         result = subprocess.run([binary, url], stdin=stdin, capture_output=True, timeout=STEP_TIMEOUT * 3,
                                 env=env)
@@ -103,11 +105,20 @@ def run_spec(binary: str, url: str, spec: Path) -> str:
     return out
 
 
+def check_invariants(name: str, out: str) -> None:
+    """What must hold whatever the expected file says: no deadlock, and every oracle says ok."""
+    assert "deadlock detected" not in out, f"{name}: a permutation deadlocked\n{out}"
+    verdicts = [v.strip() for v in re.findall(r"^oracle\n-+\n(.*)$", out, re.MULTILINE)]
+    assert verdicts, f"{name}: no oracle output (each permutation must end with stepsync.check_library())"
+    assert set(verdicts) == {"ok"}, f"{name}: the oracle found differences: {verdicts}\n{out}"
+
+
 @pytest.mark.parametrize("name", spec_names())
 def test_isolation_spec(isolationtester, db, name):
     spec = SPECS / f"{name}.spec"
     expected_path = EXPECTED / f"{name}.out"
     actual = run_spec(isolationtester, db.url, spec)
+    check_invariants(name, actual)
     if os.environ.get("STEPSYNC_ISOLATION_WRITE"):
         if not expected_path.exists() or expected_path.read_text() != actual:
             expected_path.write_text(actual)

@@ -1,24 +1,27 @@
 -- stepsync._sync(...): publish one listed flow into the library (SPEC §5.1, §5.2).
 --
--- One statement does the whole work: the flow's nodes (stepsync._nodes, which
--- raises 23514 before anything is written when the structure fails §4) are
--- upserted on (source_tree_id, source_node_id) in source_node_id order (so that
--- concurrent publishers lock rows in the same order and cannot deadlock), and
--- the flow's active entries whose node is gone are retired in the same
--- statement. An entry whose values would not change is not written at all: it
--- keeps its row version and last_synced_at. Nodes and the flow's entries are
--- paired by a FULL JOIN (hashed or merged whatever the estimates, never a
--- nested loop of nodes x entries): only new or differing entries go to the
--- upsert (a republish with one edit locks and rewrites one row), only entries
--- without a node are retired. The upsert's own WHERE repeats the comparison
--- for rows a concurrent writer inserted meanwhile. id, usage_count, rating,
--- rating_count, created_by and created_at are never touched on update.
--- Hand-made rows and forks (is_flow_synced = false) are never touched.
--- Returns how many rows were written (inserted, updated or retired).
--- While it writes, it sets stepsync.sync_writing = 'on' for the transaction
--- (restored afterwards): with current_user being the owner (the callers are
--- SECURITY DEFINER), that is what lets stepsync.tg_step_library__guard accept
--- writes to synced rows. A client may set the setting, but it is not the owner.
+-- One statement does the whole work:
+--  * the flow's nodes come from stepsync._nodes, which raises 23514 before
+--    anything is written when the structure fails §4;
+--  * nodes and the flow's entries are paired by a FULL JOIN (hashed or merged
+--    whatever the estimates, never a nested loop of nodes x entries);
+--  * every entry to rewrite (its values differ) or retire (its node is gone)
+--    is locked first, in source_node_id order, so that two writers that take
+--    a flow's entries in that order never deadlock (clients incrementing
+--    several entries in one transaction should do likewise);
+--  * new and differing entries are upserted on (source_tree_id,
+--    source_node_id) in that order; an entry whose values would not change is
+--    not written at all and keeps its row version and last_synced_at, so a
+--    republish with one edit rewrites one row. The upsert's own WHERE repeats
+--    the comparison for a row a concurrent writer inserted meanwhile;
+--  * entries whose node is gone are retired (is_active = false).
+-- id, usage_count, rating, rating_count, created_by and created_at are never
+-- touched on update; hand-made rows and forks (is_flow_synced = false) never
+-- at all. Returns how many rows were written (inserted, updated or retired).
+-- While it writes, stepsync.sync_writing = 'on' (restored afterwards): the
+-- read-only guards on step_library let such writes through, and
+-- stepsync.tg_step_library__check_marker makes sure only the owner, that is
+-- the sync's SECURITY DEFINER callers, writes under that marker.
 -- Called by the sync trigger, stepsync.sync_tree and the backfill.
 CREATE OR REPLACE FUNCTION stepsync._sync(
     p_tree_id uuid,
@@ -32,6 +35,7 @@ RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
+SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
 AS $function$
 DECLARE
     v_written integer;
@@ -57,6 +61,14 @@ BEGIN
           FROM nodes AS n
           FULL JOIN entries AS e ON e.source_node_id = n.source_node_id
     ),
+    locked AS (                 -- every entry this publish will rewrite or retire, locked in node-id order first
+        SELECT s.id
+          FROM public.step_library AS s
+         WHERE s.id IN (SELECT p.entry_id FROM pairs AS p
+                         WHERE (p.node_id IS NOT NULL AND p.differs) OR (p.node_id IS NULL AND p.entry_active))
+         ORDER BY s.source_node_id
+           FOR NO KEY UPDATE
+    ),
     upserted AS (               -- new entries and entries whose values differ; unchanged ones are not written
         INSERT INTO public.step_library AS s
                (title, step_type, content, visibility, created_by, account_id,
@@ -65,6 +77,7 @@ BEGIN
                true, p_tree_id, p.node_id, pg_catalog.now(), true
           FROM pairs AS p
          WHERE p.node_id IS NOT NULL AND p.differs
+           AND (SELECT pg_catalog.count(*) FROM locked) >= 0   -- takes the locks before the first write
          ORDER BY p.node_id
         ON CONFLICT (source_tree_id, source_node_id) DO UPDATE
            SET title = EXCLUDED.title,
@@ -85,6 +98,7 @@ BEGIN
            SET is_active = false
           FROM pairs AS p
          WHERE p.node_id IS NULL AND p.entry_active AND s.id = p.entry_id
+           AND (SELECT pg_catalog.count(*) FROM locked) >= 0
         RETURNING 1
     )
     SELECT (SELECT pg_catalog.count(*) FROM upserted) + (SELECT pg_catalog.count(*) FROM retired)
