@@ -126,6 +126,9 @@ class Bench:
             "INSERT INTO users (email, account_id) VALUES (%s, %s) RETURNING id",
             (f"bench-{uuid.uuid4()}@example.com", account)).fetchone()[0]
         self.results: dict[tuple[str, str], Result] = {}
+        self.profile: dict = {}
+        self.pgbench: dict[str, float] = {}
+        self.limit_resync_rate = 0.0
         self.notes: list[str] = []
 
     # -- flows -------------------------------------------------------------
@@ -236,6 +239,108 @@ class Bench:
         return (x.cpu / y.cpu) if cpu else (x.wall / y.wall)
 
 
+PGBENCH_SCRIPT = """
+BEGIN;
+{setup}
+UPDATE trees SET status = 'published'
+ WHERE id = (SELECT id FROM trees WHERE name = '{name}' AND status = 'draft' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);
+END;
+"""
+
+
+def pgbench_publishers(bench: Bench, per_client: int) -> dict[str, float]:
+    """4 pgbench clients, each transaction publishing a distinct 100-step draft: tps with and without the sync."""
+    from stepsync.pgbin import find_bin_dir
+
+    pgbench = find_bin_dir() / "pgbench"
+    doc = json.dumps(bench_flows.procedural(100))
+    libpq_url, _ = database.split_url(bench.url)
+    results = {}
+    for variant, setup in (("floor", "SET LOCAL session_replication_role = replica;"), ("stepsync", "")):
+        name = f"pgbench {variant}"
+        for _ in range(4 * per_client):
+            bench.draft("procedural", doc, name=name)
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+            script.write(PGBENCH_SCRIPT.format(setup=setup, name=name))
+        try:
+            out = subprocess.run([str(pgbench), "-n", "-c", "4", "-j", "2", "-t", str(per_client), "-f", script.name,
+                                  libpq_url], capture_output=True, text=True, check=True).stdout
+        finally:
+            os.unlink(script.name)
+        tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines()
+                   if line.startswith("tps") and "without" in line)
+        latency = next((float(line.split("=")[1].split()[0]) for line in out.splitlines()
+                        if line.startswith("latency average")), 0.0)
+        results[variant] = tps
+        results[f"{variant}_latency_ms"] = latency
+    left = bench.admin.execute("SELECT count(*) FROM trees WHERE name LIKE 'pgbench %' AND status = 'draft'").fetchone()[0]
+    if left:
+        raise AssertionError(f"pgbench left {left} drafts unpublished")
+    return results
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """Peak resident memory (VmHWM) of process PID, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def profile_publish(bench: Bench, tree_type: str, structure) -> dict:
+    """One publish under auto_explain (nested statements, analyze, buffers): where the time goes.
+
+    Runs in a fresh session, so that its backend's peak memory (VmHWM) is the publish's.
+    """
+    session = Session(bench.url)
+    notices: list[str] = []
+    session.conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    tree = bench.draft(tree_type, structure)
+    baseline = vm_hwm_kib(session.pid)
+    session.conn.execute("LOAD 'auto_explain'")
+    for setting in ("log_min_duration = 0", "log_analyze = on", "log_buffers = on", "log_timing = off",
+                    "log_nested_statements = on", "log_level = notice"):
+        session.conn.execute(f"SET auto_explain.{setting}")
+    session.conn.execute("SET log_temp_files = 0")          # every temporary file, reported to us:
+    session.conn.execute("SET client_min_messages = log")   # a sort or tuplestore that spilled to disk
+    wall = session.timed(lambda: session.conn.execute(
+        "UPDATE trees SET status = 'published' WHERE id = %s", (tree,))).wall
+    peak = vm_hwm_kib(session.pid)
+    groups: dict[str, float] = {}
+    sort_memory = 0
+    external = 0
+    temp_files = [m for m in notices if m.startswith("temporary file")]
+    for message in notices:
+        lines = message.splitlines()
+        try:
+            duration = float(lines[0].split()[1])
+        except (IndexError, ValueError):
+            continue
+        text = next((l for l in lines if l.startswith("Query Text:")), "")
+        if "FROM ONLY" in text and "FOR KEY SHARE" in text:
+            key = "foreign-key checks (3 a row: trees, users, accounts)"
+        elif "v_rows := ARRAY(" in text:
+            key = "stepsync._nodes: extraction and checks (one query)"
+        elif "WITH nodes AS MATERIALIZED" in text:
+            key = "stepsync._sync: the whole statement (nodes, pairing, upsert, retire; FK checks run after it)"
+        elif "jsonb_path_query" in text and "SELECT q.i" in text:
+            key = "stepsync._walk_troubleshooting: the walk"
+        else:
+            continue
+        groups[key] = groups.get(key, 0.0) + duration
+        for line in lines:
+            if "Sort Method" in line:
+                if "external" in line:
+                    external += 1
+                if "Memory:" in line:
+                    sort_memory = max(sort_memory, int(line.split("Memory:")[1].split("kB")[0]))
+    session.conn.close()
+    return {"wall_ms": wall * 1000, "groups": groups, "external_sorts": external, "max_sort_kb": sort_memory,
+            "temp_files": temp_files,
+            "backend_peak_kib": peak, "backend_baseline_kib": baseline}
+
+
 def edit_one_percent(structure: dict, round_no: int) -> dict:
     steps = [dict(s) for s in structure["steps"]]
     synced = [i for i, s in enumerate(steps) if s.get("type") == "procedure_step"]
@@ -313,6 +418,25 @@ def run(url: str, rounds: int, quick: bool, output: Path | None) -> int:
     bench.record(f"resync {flows_n} x 50", "stepsync", sample)
     resync_rate = written / sample.wall
 
+    # The same flows resynced by the hand-written limit statement: what any set-based resync costs here.
+    limit_ids = [bench.draft("procedural", doc50, name=f"resync limit {i}") for i in range(flows_n)]
+    bench.plain.conn.execute("UPDATE trees SET status = 'published' WHERE id = ANY(%s)", (limit_ids,))
+
+    def limit_resync() -> None:
+        for start in range(0, len(limit_ids), 100):
+            with bench.plain.conn.transaction():
+                for tree in limit_ids[start:start + 100]:
+                    bench.plain.conn.execute(bench_sql.PROCEDURAL_LIMIT, {"tree": tree})
+
+    sample = bench.plain.timed(limit_resync)
+    bench.record(f"resync {flows_n} x 50", "limit", sample)
+    bench.limit_resync_rate = written / sample.wall
+
+    console.print("  4 concurrent pgbench clients publishing distinct 100-step flows")
+    bench.pgbench = pgbench_publishers(bench, 40 if quick else 150)
+
+    console.print(f"  profile of one {big}-step publish (auto_explain)")
+    bench.profile = profile_publish(bench, "procedural", structures[big])
     report = Report(bench, server_version, sizes, big, tree_nodes, flows_n, resync_rate, written)
     report.print()
     if output is not None:
@@ -355,6 +479,13 @@ class Report:
         out.append(("5,000-deep chain publish", f"{chain:.3f} s (target < 0.5 s)", chain < 0.5))
         out.append((f"resync {self.flows_n} x 50", f"{self.resync_rate:,.0f} entries/s (target >= 40,000)",
                     self.resync_rate >= 40000))
+        out.append((f"resync {self.flows_n} x 50 by the limit statement (for comparison)",
+                    f"{b.limit_resync_rate:,.0f} entries/s; stepsync / limit {b.ratio(f'resync {self.flows_n} x 50', 'stepsync', 'limit'):.2f}",
+                    True))
+        if b.pgbench:
+            out.append(("4 pgbench clients publishing 100-step flows",
+                        f"{b.pgbench['stepsync']:,.1f} tps with the sync ({b.pgbench['stepsync_latency_ms']:.1f} ms"
+                        f" average), {b.pgbench['floor']:,.1f} tps bare", True))
         if 10000 in self.sizes and 1000 in self.sizes:
             r = b.ratio("publish 10000", "stepsync", "stepsync", scenario_b="publish 1000")
             out.append(("growth: publish 10,000 / 1,000 steps", f"{r:.2f} (target <= 11)", r <= 11))
@@ -373,7 +504,7 @@ class Report:
         for name, value, met in self.targets():
             targets.add_row(name, value, "yes" if met else "[red]no[/red]")
         console.print(targets)
-        for note in self.b.notes:
+        for note in self.b.notes + self.profile_lines():
             console.print(f"- {note}")
 
     def markdown(self) -> str:
@@ -391,4 +522,20 @@ class Report:
         lines += ["", "| target | value | met |", "|---|---|---|"]
         lines += [f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in self.targets()]
         lines += [""] + [f"- {note}" for note in self.b.notes] + [""]
+        lines += ["## Where the time goes", "",
+                  f"One {self.big}-step publish under auto_explain (nested statements, timing off), in a fresh session:", ""]
+        lines += [f"- {line}" for line in self.profile_lines()] + [""]
         return "\n".join(lines)
+
+    def profile_lines(self) -> list[str]:
+        p = self.b.profile
+        if not p:
+            return []
+        out = [f"{name}: {ms:.1f} ms" for name, ms in sorted(p["groups"].items(), key=lambda kv: -kv[1])]
+        out.append(f"whole publish under auto_explain: {p['wall_ms']:.1f} ms")
+        out.append(f"sorts: {p['external_sorts']} external (on disk); the largest in memory took {p['max_sort_kb']} kB"
+                   " (work_mem is 4 MB by default); temporary files written: "
+                   + (", ".join(p["temp_files"]) if p["temp_files"] else "none"))
+        out.append(f"backend peak resident memory (VmHWM): {p['backend_peak_kib'] / 1024:.1f} MiB"
+                   f" (a fresh backend: {p['backend_baseline_kib'] / 1024:.1f} MiB)")
+        return out

@@ -2,7 +2,8 @@
 -- publish-time checks (§4). Everything that reads a flow goes through it: the
 -- sync trigger, stepsync.sync_tree, stepsync.preview and the checker.
 --
--- Returns one stepsync.library_node per node that would sync, in walk order:
+-- Returns one stepsync.library_node per node that would sync (ord gives the
+-- walk order; rows are not sorted here, callers that need the order sort):
 -- procedural and maintenance steps from the "steps" array with the group label
 -- of the nearest section_header before them; troubleshooting nodes from
 -- stepsync._walk_troubleshooting. Each row carries the entry's title,
@@ -16,7 +17,8 @@
 -- it has no usable id), with DETAIL and HINT; for troubleshooting flows the
 -- problem is located by the exact walk, which also gives its path. Duplicate
 -- ids are reported here, never as ON CONFLICT's 21000.
--- Set-based: one query shapes every node; nothing loops per node.
+-- Set-based: one query shapes every node; nothing loops per node, and nothing
+-- sorts the wide rows (at 10,000 nodes such a sort would spill out of work_mem).
 -- Pure: it reads no table and writes nothing, so EXECUTE stays with PUBLIC
 -- (stepsync.preview runs with the caller's rights and calls it); the same holds
 -- for stepsync._walk_troubleshooting and stepsync._json_kind.
@@ -43,13 +45,13 @@ DECLARE
 BEGIN
     -- §4.1: the structure itself.
     IF pg_catalog.jsonb_typeof(p_structure) IS DISTINCT FROM 'object' THEN
-        v_bad := ROW(0, NULL, NULL, NULL, NULL, NULL,
+        v_bad := ROW(0, '$', NULL, NULL, NULL, NULL, NULL,
                      'tree_structure is ' || stepsync._json_kind(p_structure) || ', not a JSON object', '$',
                      'Store the flow as a JSON object, for example {"steps": [...]}.')::stepsync.library_node;
     ELSIF p_tree_type <> 'troubleshooting' THEN
         v_steps := p_structure -> 'steps';
         IF pg_catalog.jsonb_typeof(v_steps) NOT IN ('array', 'null') THEN
-            v_bad := ROW(0, NULL, NULL, NULL, NULL, NULL,
+            v_bad := ROW(0, '$.steps', NULL, NULL, NULL, NULL, NULL,
                          '"steps" is ' || stepsync._json_kind(v_steps) || ', not an array', '$.steps',
                          'Make "steps" an array of step objects, or remove it.')::stepsync.library_node;
         ELSIF pg_catalog.jsonb_typeof(v_steps) = 'null' THEN
@@ -150,11 +152,7 @@ BEGIN
         judged AS (
             SELECT k.*,
                    CASE WHEN k.id_text IS NOT NULL THEN 'node ' || pg_catalog.to_json(k.id_text)::text
-                        ELSE 'the node at ' || COALESCE(k.path, '(path not computed)') END AS node_ref,
-                   CASE WHEN k.id_text IS NOT NULL
-                        THEN pg_catalog.row_number() OVER (PARTITION BY k.id_text ORDER BY k.ord) END AS occurrence,
-                   CASE WHEN k.id_text IS NOT NULL
-                        THEN pg_catalog.first_value(k.path) OVER (PARTITION BY k.id_text ORDER BY k.ord) END AS first_path
+                        ELSE 'the node at ' || COALESCE(k.path, '(path not computed)') END AS node_ref
               FROM checked k
         ),
         coded AS (   -- the first §4 rule each node fails, in the order the spec lists them
@@ -171,12 +169,12 @@ BEGIN
                      WHEN COALESCE(pg_catalog.jsonb_typeof(j.expected_outcome), 'null') NOT IN ('null', 'string') THEN 6
                      WHEN COALESCE(pg_catalog.jsonb_typeof(j.commands), 'null') NOT IN ('null', 'string', 'array') THEN 7
                      WHEN j.command_problem IS NOT NULL THEN 8
-                     WHEN j.occurrence > 1 THEN 9
                    END AS code
               FROM judged j
         )
         SELECT ROW(
             c.ord,
+            c.path,
             c.id_text,
             c.title #>> '{}',
             c.step_type,
@@ -211,13 +209,11 @@ BEGIN
               WHEN 7 THEN c.node_ref || ' has "commands" that is ' || stepsync._json_kind(c.commands)
                           || ', not a string or an array'
               WHEN 8 THEN c.node_ref || ': ' || c.command_problem
-              WHEN 9 THEN c.node_ref || ' appears more than once in the flow (first at '
-                          || COALESCE(c.first_path, '(path not computed)') || ')'
             END,
             c.path || CASE c.code
               WHEN 1 THEN '' WHEN 2 THEN '.id' WHEN 3 THEN '.title' WHEN 4 THEN '.library_visibility'
               WHEN 5 THEN '.description' WHEN 6 THEN '.expected_outcome' WHEN 7 THEN '.commands'
-              WHEN 8 THEN '.' || pg_catalog.split_part(c.command_problem, ' ', 1) WHEN 9 THEN '.id'
+              WHEN 8 THEN '.' || pg_catalog.split_part(c.command_problem, ' ', 1)
             END,
             CASE c.code
               WHEN 1 THEN 'Every element of "steps" must be an object with a "type".'
@@ -228,12 +224,31 @@ BEGIN
               WHEN 6 THEN 'Make "expected_outcome" a string, or remove it.'
               WHEN 7 THEN 'Make "commands" a string, or an array of strings and {"code", "language", "label"} objects.'
               WHEN 8 THEN 'Each command is a non-blank string, or an object with a non-blank string "code" and optional string "label" and "language".'
-              WHEN 9 THEN 'Node ids must be unique within a flow: rename one of the nodes.'
             END
         )::stepsync.library_node
           FROM coded c
-         ORDER BY c.ord
     );
+
+    -- §4.3: two nodes with one id. Found by hashing the ids (no sort of the wide rows); only
+    -- when there are duplicates are the later occurrences marked, with the path of the first.
+    IF EXISTS (SELECT 1 FROM pg_catalog.unnest(v_rows) AS r WHERE r.source_node_id IS NOT NULL
+                GROUP BY r.source_node_id HAVING pg_catalog.count(*) > 1) THEN
+        v_rows := ARRAY(
+            SELECT CASE WHEN d.problem IS NULL AND d.occurrence > 1
+                        THEN ROW(d.ord, d.path, d.source_node_id, d.title, d.step_type, d.content, d.visibility,
+                                 'node ' || pg_catalog.to_json(d.source_node_id)::text
+                                     || ' appears more than once in the flow (first at '
+                                     || COALESCE(d.first_path, '(path not computed)') || ')',
+                                 d.path || '.id',
+                                 'Node ids must be unique within a flow: rename one of the nodes.')::stepsync.library_node
+                        ELSE ROW(d.ord, d.path, d.source_node_id, d.title, d.step_type, d.content, d.visibility,
+                                 d.problem, d.problem_path, d.hint)::stepsync.library_node
+                   END
+              FROM (SELECT r.*,
+                           pg_catalog.row_number() OVER (PARTITION BY r.source_node_id ORDER BY r.ord) AS occurrence,
+                           pg_catalog.first_value(r.path) OVER (PARTITION BY r.source_node_id ORDER BY r.ord) AS first_path
+                      FROM pg_catalog.unnest(v_rows) AS r) AS d);
+    END IF;
 
     IF p_raise THEN
         SELECT * INTO v_bad FROM pg_catalog.unnest(v_rows) AS r WHERE r.problem IS NOT NULL ORDER BY r.ord LIMIT 1;

@@ -45,6 +45,7 @@ COMMENT ON INDEX public.step_library_forked_from_id_idx IS
 
 CREATE TYPE stepsync.library_node AS (
     ord bigint,
+    path text,
     source_node_id text,
     title text,
     step_type text,

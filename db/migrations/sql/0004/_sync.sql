@@ -10,10 +10,13 @@
 --    a flow's entries in that order never deadlock (clients incrementing
 --    several entries in one transaction should do likewise);
 --  * new and differing entries are upserted on (source_tree_id,
---    source_node_id) in that order; an entry whose values would not change is
---    not written at all and keeps its row version and last_synced_at, so a
---    republish with one edit rewrites one row. The upsert's own WHERE repeats
---    the comparison for a row a concurrent writer inserted meanwhile;
+--    source_node_id); an entry whose values would not change is not written at
+--    all and keeps its row version and last_synced_at, so a republish with one
+--    edit rewrites one row. The existing rows it writes are already locked, in
+--    key order, and new keys of a flow are only ever inserted by the sync of
+--    that flow, which the flow's row lock serialises: so the upsert needs no
+--    ORDER BY of its own (sorting 10,000 wide rows would spill out of
+--    work_mem). Its WHERE repeats the comparison, for safety's sake;
 --  * entries whose node is gone are retired (is_active = false).
 -- id, usage_count, rating, rating_count, created_by and created_at are never
 -- touched on update; hand-made rows and forks (is_flow_synced = false) never
@@ -64,8 +67,8 @@ BEGIN
     locked AS (                 -- every entry this publish will rewrite or retire, locked in node-id order first
         SELECT s.id
           FROM public.step_library AS s
-         WHERE s.id IN (SELECT p.entry_id FROM pairs AS p
-                         WHERE (p.node_id IS NOT NULL AND p.differs) OR (p.node_id IS NULL AND p.entry_active))
+         WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p
+                                  WHERE (p.node_id IS NOT NULL AND p.differs) OR (p.node_id IS NULL AND p.entry_active)))
          ORDER BY s.source_node_id
            FOR NO KEY UPDATE
     ),
@@ -78,7 +81,6 @@ BEGIN
           FROM pairs AS p
          WHERE p.node_id IS NOT NULL AND p.differs
            AND (SELECT pg_catalog.count(*) FROM locked) >= 0   -- takes the locks before the first write
-         ORDER BY p.node_id
         ON CONFLICT (source_tree_id, source_node_id) DO UPDATE
            SET title = EXCLUDED.title,
                step_type = EXCLUDED.step_type,
@@ -96,8 +98,7 @@ BEGIN
     retired AS (                -- active entries whose node is gone
         UPDATE public.step_library AS s
            SET is_active = false
-          FROM pairs AS p
-         WHERE p.node_id IS NULL AND p.entry_active AND s.id = p.entry_id
+         WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p WHERE p.node_id IS NULL AND p.entry_active))
            AND (SELECT pg_catalog.count(*) FROM locked) >= 0
         RETURNING 1
     )
