@@ -2,28 +2,40 @@
 
 Kept out of the default run: `pytest -m soak` (or STEPSYNC_SOAK=1) runs these;
 plain `pytest` skips them. Budget: STEPSYNC_SOAK_SECONDS (default 15) and
-STEPSYNC_SOAK_SESSIONS (default 4); STEPSYNC_SOAK_SEED fixes the random plans
-(not the interleavings). Each run prints one `SOAK:` line (see it with -s or
--rA) and, when STEPSYNC_SOAK_REPORT names a file, all runs go there as JSON.
+STEPSYNC_SOAK_SESSIONS (default 4); STEPSYNC_SOAK_CRASHES (default 1) immediate
+stops in the crash run; STEPSYNC_SOAK_SEED fixes the random plans (not the
+interleavings). Each run prints one `SOAK:` line (see it with -s or -rA) and,
+when STEPSYNC_SOAK_REPORT names a file, all runs go there as JSON.
 
 Each session is a thread with its own connection, in READ COMMITTED, doing
 small explicit transactions (BEGIN ... COMMIT) on 4 flows: publish with random
 structures (types change too), edit, republish, re-save, rename, deactivate,
 reactivate, archive, back to draft, delete-and-recreate under the same id, a
 few deliberately bad publishes (23514, rolled back to a savepoint, the
-transaction goes on), and usage increments / ratings on random library rows.
+transaction goes on), and usage increments / ratings on library rows.
 
 The client side is deadlock-free by construction, so that any 40P01 is the
-sync's: a transaction touches one flow, locks that flow's row before any of
-its library rows (its first trees write or an explicit FOR UPDATE), and
-increments library rows of other flows only one row per transaction.
+sync's:
+ * a flow transaction touches one flow and locks that flow's row before any of
+   its library rows (its first trees write or an explicit FOR UPDATE);
+ * usage transactions on arbitrary library rows touch one row each;
+ * on two of the four flows every transaction makes one library-touching
+   statement, and "ordered" clients increment 2-3 entries of one of those
+   flows in one transaction, in source_node_id order, without locking the
+   flow: the order stepsync._sync locks a flow's entries in, which its comment
+   tells clients to follow. A deadlock there is a sync statement (publish,
+   retire, delete) taking entries in another order.
+   STEPSYNC_SOAK_ORDERED_CLIENTS=0 leaves these clients out.
+The server log's deadlock reports (both statements) go into the report.
+Statistics are kept fresh (autovacuum_naptime=1s) so that the sync's
+statements get the plans, hence the row orders, of a live database.
 
 Checked: no deadlock, no SQLSTATE other than the 23514s provoked, the oracle
 (stepsync.check_library()) empty at every sample during the run, after crash
-recovery and at the end, and every committed usage increment counted
-(applied == sum(usage_count); deleting a flow keeps its entries). In the crash
-run, connection failures are expected and an increment whose COMMIT got no
-answer is ambiguous: applied <= counted <= applied + ambiguous.
+recovery and at the end, and every committed usage increment counted, in sum
+and per row (applied == sum(usage_count); deleting a flow keeps its entries).
+In the crash run, connection failures are expected and an increment whose
+COMMIT got no answer is ambiguous: applied <= counted <= applied + ambiguous.
 
 Its own cluster (not the shared test server), with synchronous_commit=on: an
 immediate stop must not lose acknowledged commits.
@@ -40,7 +52,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import psycopg
 import pytest
@@ -55,6 +67,11 @@ SECONDS = float(os.environ.get("STEPSYNC_SOAK_SECONDS", "15"))
 SESSIONS = int(os.environ.get("STEPSYNC_SOAK_SESSIONS", "4"))
 SEED = int(os.environ.get("STEPSYNC_SOAK_SEED") or random.SystemRandom().randrange(1_000_000))
 FLOWS = 4
+# The first ORDERED_FLOWS flows get one statement per transaction (so that every lock taken on their entries is
+# the sync's, in one statement) and are the ones the ordered-increment clients use.
+ORDERED_FLOWS = 2
+# STEPSYNC_SOAK_ORDERED_CLIENTS=0 leaves those clients out (to see whether anything else deadlocks).
+ORDERED_CLIENTS = os.environ.get("STEPSYNC_SOAK_ORDERED_CLIENTS", "1") != "0"
 NODE_POOL = [f"n{i}" for i in range(8)]
 TREE_TYPES = ("procedural", "maintenance", "troubleshooting")
 TITLES = ("Check power", "Restart the unit", "Replace the fuse", "Call support", "Ünïcode ✓ step", "  padded  ")
@@ -78,7 +95,9 @@ def soak_selected(request) -> None:
 @pytest.fixture(scope="module")
 def cluster(soak_selected) -> ThrowawayCluster:
     # The throwaway defaults turn synchronous_commit off; an immediate stop would then lose acknowledged commits.
-    c = ThrowawayCluster(extra_settings="-c synchronous_commit=on -c deadlock_timeout=200ms")
+    # autovacuum_naptime=1s: statistics as a live database has them (autovacuum analyzes the churning library),
+    # so that the sync's statements run with the plans they get in production, not those of never-analyzed tables.
+    c = ThrowawayCluster(extra_settings="-c synchronous_commit=on -c deadlock_timeout=200ms -c autovacuum_naptime=1s")
     try:
         yield c
     finally:
@@ -261,10 +280,14 @@ class Tally:
     bad_structures_accepted: int = 0
     increments_applied: int = 0
     increments_ambiguous: int = 0
+    applied_by_entry: Counter = field(default_factory=Counter)
+    ambiguous_by_entry: Counter = field(default_factory=Counter)
     ambiguous_commits: int = 0
     flow_replaced_retries: int = 0
+    retries: int = 0
     reconnects: int = 0
     unexpected: Counter = field(default_factory=Counter)
+    deadlocks_by_stage: Counter = field(default_factory=Counter)
     samples: dict = field(default_factory=dict)
     connection_errors: Counter = field(default_factory=Counter)
     ops: Counter = field(default_factory=Counter)
@@ -285,7 +308,7 @@ class Txn:
     """What one transaction attempt did, so that its outcome can be booked."""
 
     def __init__(self) -> None:
-        self.increments = 0
+        self.increments: Counter = Counter()   # entry id -> increments made in this transaction
         self.ops: Counter = Counter()
         self.in_commit = False
         self.abort = False
@@ -314,6 +337,7 @@ class Session(threading.Thread):
         self.tally = Tally()
         self.conn: psycopg.Connection | None = None
         self.entry_ids: list = []
+        self.live_ids: list = []
         self.entry_ids_age = 0
         self.failure: str | None = None
 
@@ -328,8 +352,15 @@ class Session(threading.Thread):
             while time.monotonic() < self.deadline:
                 if self.conn is None and not self.connect():
                     continue
-                fn = self.usage_txn if self.rng.random() < 0.35 else self.flow_txn
-                self.attempt(fn)
+                pick = self.rng.random()
+                fn = (self.usage_txn if pick < 0.3 else self.ordered_usage_txn if pick < 0.4 and ORDERED_CLIENTS
+                      else self.flow_txn)
+                plan = self.rng.getstate()
+                for _ in range(5):   # a deadlock or serialization failure: the same transaction again (counted)
+                    if not self.attempt(fn) or self.conn is None or time.monotonic() >= self.deadline:
+                        break
+                    self.tally.retries += 1
+                    self.rng.setstate(plan)
         except BaseException:  # noqa: BLE001 - reported by the conductor
             self.failure = traceback.format_exc()
         finally:
@@ -348,7 +379,8 @@ class Session(threading.Thread):
             time.sleep(0.05)
             return False
 
-    def attempt(self, fn) -> None:
+    def attempt(self, fn) -> bool:
+        """One try of a transaction; True when it failed in a way worth retrying (40P01, 40001)."""
         conn = self.conn
         txn = Txn()
         try:
@@ -356,22 +388,24 @@ class Session(threading.Thread):
             fn(conn, txn)
             if txn.abort:
                 conn.execute("ROLLBACK")
-                return
+                return False
             txn.in_commit = True
             txn.stage = "commit"
             cur = conn.execute("COMMIT")
             if cur.statusmessage != "COMMIT":
                 self.unexpected("commit rolled back", f"COMMIT answered {cur.statusmessage}")
-                return
+                return False
         except psycopg.Error as exc:
             self.failed(exc, txn)
-            return
+            return exc.sqlstate in ("40P01", "40001")
         t = self.tally
         t.transactions += 1
-        t.increments_applied += txn.increments
+        t.increments_applied += txn.increments.total()
+        t.applied_by_entry.update(txn.increments)
         t.ops.update(txn.ops)
         if self.shared.restarted_at is not None:
             t.commits_after_restart += 1
+        return False
 
     def failed(self, exc: psycopg.Error, txn: Txn) -> None:
         conn = self.conn
@@ -382,7 +416,8 @@ class Session(threading.Thread):
             self.tally.connection_errors[state or "closed"] += 1
             if txn.in_commit:   # COMMIT was sent and got no answer: it may or may not have happened
                 self.tally.ambiguous_commits += 1
-                self.tally.increments_ambiguous += txn.increments
+                self.tally.increments_ambiguous += txn.increments.total()
+                self.tally.ambiguous_by_entry.update(txn.increments)
             if not self.crash_mode:
                 self.unexpected(f"connection lost ({state})", str(exc))
             conn.close()
@@ -390,13 +425,13 @@ class Session(threading.Thread):
             return
         if state == "40P01":
             self.tally.deadlocks += 1
-            self.tally.samples.setdefault("40P01", f"{exc}\n{exc.diag.context or ''}"[:2000])
+            self.tally.deadlocks_by_stage[txn.stage.split(" of ")[0].split(" on ")[0]] += 1
+            self.tally.samples.setdefault("40P01", f"in {txn.stage}: {exc}"[:3000])
         elif state == "40001":
             self.tally.serialization_failures += 1
             self.unexpected(state, str(exc))
         else:
-            self.unexpected(str(state), f"in {txn.stage}: {exc}\nDETAIL: {exc.diag.message_detail}"
-                                        f"\nCONTEXT: {exc.diag.context or ''}")
+            self.unexpected(str(state), f"in {txn.stage}: {exc}")
         try:
             conn.execute("ROLLBACK")
         except psycopg.Error:
@@ -406,15 +441,18 @@ class Session(threading.Thread):
     # transactions
 
     def usage_txn(self, conn: psycopg.Connection, txn: Txn) -> None:
-        """One library row of any flow (or none): one row per transaction."""
-        if not self.entry_ids or self.entry_ids_age > 25:
-            self.entry_ids = [r[0] for r in conn.execute("SELECT id FROM step_library").fetchall()]
+        """One library row, one row per transaction: half the time an entry of a flow that still exists
+        (the rows the sync contends for), else any row (retired, orphaned, hand-made, fork)."""
+        if not self.entry_ids or self.entry_ids_age > 20:
+            rows = conn.execute("SELECT id, source_tree_id IS NOT NULL FROM step_library").fetchall()
+            self.entry_ids = [r[0] for r in rows]
+            self.live_ids = [r[0] for r in rows if r[1]] or self.entry_ids
             self.entry_ids_age = 0
         self.entry_ids_age += 1
         if not self.entry_ids:
             txn.abort = True
             return
-        entry = self.rng.choice(self.entry_ids)
+        entry = self.rng.choice(self.live_ids if self.rng.random() < 0.5 else self.entry_ids)
         txn.stage = f"usage of {entry}"
         if self.rng.random() < 0.2:
             cur = conn.execute("UPDATE step_library SET rating = %s, rating_count = rating_count + 1 WHERE id = %s",
@@ -422,17 +460,35 @@ class Session(threading.Thread):
             txn.ops["rate"] += cur.rowcount
         else:
             cur = conn.execute("UPDATE step_library SET usage_count = usage_count + 1 WHERE id = %s", (entry,))
-            txn.increments += cur.rowcount
+            txn.increments[entry] += cur.rowcount
             txn.ops["increment"] += cur.rowcount
 
+    def ordered_usage_txn(self, conn: psycopg.Connection, txn: Txn) -> None:
+        """2-3 entries of one flow, in source_node_id order, without locking the flow: the order in which the
+        sync takes a flow's entries (stepsync._sync locks them so), so that it cannot deadlock with us."""
+        tree = self.rng.choice(self.flow_ids[:ORDERED_FLOWS])
+        txn.stage = f"ordered increments on {tree}"
+        entries = [r[0] for r in conn.execute(
+            "SELECT id FROM step_library WHERE source_tree_id = %s AND is_flow_synced ORDER BY source_node_id",
+            (tree,)).fetchall()]
+        if len(entries) < 2:
+            txn.abort = True
+            return
+        chosen = sorted(self.rng.sample(range(len(entries)), min(len(entries), self.rng.randint(2, 3))))
+        for i in chosen:
+            cur = conn.execute("UPDATE step_library SET usage_count = usage_count + 1 WHERE id = %s", (entries[i],))
+            txn.increments[entries[i]] += cur.rowcount
+        txn.ops["ordered_increments"] += 1
+
     def flow_txn(self, conn: psycopg.Connection, txn: Txn) -> None:
-        """1-3 operations on one flow; its row is locked before any of its library rows."""
+        """1-3 operations on one flow (one on the ordered flows); its row is locked before any of its entries."""
         rng = self.rng
         tree = rng.choice(self.flow_ids)
+        single = tree in self.flow_ids[:ORDERED_FLOWS]
         locked = rng.random() < 0.6
         if locked:
             row = conn.execute("SELECT 1 FROM trees WHERE id = %s FOR UPDATE", (tree,)).fetchone()
-            if row is None:   # deleted and recreated since our snapshot: try again
+            if row is None:   # deleted and recreated since our snapshot: give this one up
                 self.tally.flow_replaced_retries += 1
                 txn.abort = True
                 return
@@ -442,7 +498,7 @@ class Session(threading.Thread):
             ops += ["increment_own"] * 3
         if rng.random() < 0.08:
             ops = ["bad_publish"]
-        for _ in range(rng.randint(1, 3)):
+        for _ in range(1 if single else rng.randint(1, 3)):
             op = rng.choice(ops)
             txn.stage = f"{op} of {tree}"
             getattr(self, f"op_{op}")(conn, txn, tree)
@@ -507,11 +563,13 @@ class Session(threading.Thread):
              self.rng.random() < 0.5, self.account, self.author))
 
     def op_increment_own(self, conn, txn, tree) -> None:
-        """Several rows in one transaction: safe, since we hold the flow's row (the sync of it waits for us)."""
-        for (entry,) in conn.execute("SELECT id FROM step_library WHERE source_tree_id = %s ORDER BY random() LIMIT 2",
-                                     (tree,)).fetchall():
+        """Several rows in one transaction, holding the flow's row (its sync waits for us), in source_node_id
+        order (as the ordered-increment clients of the same flow do)."""
+        for (entry,) in conn.execute(
+                "SELECT id FROM (SELECT id, source_node_id FROM step_library WHERE source_tree_id = %s"
+                " ORDER BY random() LIMIT 2) AS s ORDER BY source_node_id", (tree,)).fetchall():
             cur = conn.execute("UPDATE step_library SET usage_count = usage_count + 1 WHERE id = %s", (entry,))
-            txn.increments += cur.rowcount
+            txn.increments[entry] += cur.rowcount
 
     def op_bad_publish(self, conn, txn, tree) -> None:
         tree_type, structure = self.rng.choice(BAD_STRUCTURES)
@@ -555,6 +613,7 @@ def setup_flows(url: str, rng: random.Random) -> tuple[list[uuid.UUID], uuid.UUI
         first = conn.execute("SELECT id FROM step_library WHERE is_flow_synced ORDER BY source_node_id LIMIT 1"
                              ).fetchone()[0]
         conn.execute("SELECT stepsync.fork_step(%s, %s)", (first, author))
+        conn.execute("ANALYZE")
     return flow_ids, author, account
 
 
@@ -585,7 +644,35 @@ class Oracle:
             self.conn.close()
 
 
+def server_log_deadlocks(log: str) -> list[str]:
+    """The server's reports of deadlocks (they name both statements, which the client's error does not)."""
+    reports, current = [], None
+    for line in log.splitlines():
+        m = re.match(r"^\S+ \S+ \S+ \[\d+\] (\w+):  (.*)$", line)
+        if m and m.group(1) == "ERROR" and m.group(2).startswith("deadlock detected"):
+            current = ["ERROR:  deadlock detected"]
+            reports.append(current)
+        elif current is not None and (line.startswith("\t") or (m and m.group(1) in ("DETAIL", "HINT", "CONTEXT",
+                                                                                       "STATEMENT"))):
+            current.append(line if line.startswith("\t") else f"{m.group(1)}:  {m.group(2)}")
+        else:
+            current = None
+    return ["\n".join(r) for r in reports]
+
+
+def deadlock_pairs(reports: list[str]) -> dict[str, int]:
+    """How often each pair of statements deadlocked, each with the sync function it was in, if any."""
+    pairs: Counter = Counter()
+    for report in reports:
+        statements = sorted(re.findall(r"\tProcess \d+: (.*)", report))
+        where = re.findall(r"PL/pgSQL function (stepsync\.\w+)\(", report)
+        ri = "SET \"source_tree_id\" = NULL" in report or "source_tree_id\" = NULL" in report
+        pairs[" x ".join(statements) + f" (victim in {where[0] if where else 'RI set null' if ri else 'client'})"] += 1
+    return dict(pairs)
+
+
 def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
+    log_start = len(cluster.server_log())   # this run's part of the server log
     url = new_database(cluster, f"soak_{run}")
     flow_ids, author, account = setup_flows(url, random.Random(SEED))
     oracle = Oracle(url)
@@ -626,9 +713,15 @@ def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
         tally.merge(s.tally)
     final = oracle.rows(wait=30)
     counted = oracle.rows("SELECT coalesce(sum(usage_count), 0)::bigint FROM step_library", wait=30)[0][0]
+    # the same per entry: every row's usage_count is exactly what was committed on it
+    per_entry = dict(oracle.rows("SELECT id, usage_count FROM step_library", wait=30))
+    mismatched = {str(e): (tally.applied_by_entry[e], n, tally.ambiguous_by_entry[e]) for e, n in per_entry.items()
+                  if not tally.applied_by_entry[e] <= n <= tally.applied_by_entry[e] + tally.ambiguous_by_entry[e]}
+    mismatched.update({str(e): (n, None, None) for e, n in tally.applied_by_entry.items() if e not in per_entry})
     library = oracle.rows("SELECT count(*), count(*) FILTER (WHERE is_flow_synced AND is_active),"
                           " count(*) FILTER (WHERE is_flow_synced AND source_tree_id IS NULL) FROM step_library")[0]
     version = oracle.rows("SHOW server_version")[0][0]
+    deadlock_log = server_log_deadlocks(cluster.server_log()[log_start:])
     oracle.close()
 
     report = {
@@ -638,6 +731,7 @@ def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
         "seconds": round(elapsed, 1),
         "transactions": tally.transactions,
         "deadlocks": tally.deadlocks,
+        "deadlocks_by_victim": dict(tally.deadlocks_by_stage),
         "unexpected_sqlstates": sum(tally.unexpected.values()),
         "oracle_rows": len(final),
         "oracle_rows_mid_run_max": mid_run_max,
@@ -645,6 +739,7 @@ def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
         "increments_applied": tally.increments_applied,
         "increments_counted": counted,
         "increments_ambiguous": tally.increments_ambiguous,
+        "entries_count_mismatch": len(mismatched),
         "rejected_23514": tally.rejected_23514,
         "crashes": crashes,
         "oracle_rows_after_recovery": after_recovery,
@@ -653,12 +748,17 @@ def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
         "connection_errors": dict(tally.connection_errors),
         "reconnect_attempts": tally.reconnects,
         "flow_replaced_retries": tally.flow_replaced_retries,
+        "retries_after_40P01_40001": tally.retries,
         "library_rows": {"total": library[0], "synced_active": library[1], "orphaned": library[2]},
         "ops": dict(sorted(tally.ops.items())),
         "unexpected": dict(tally.unexpected),
         "samples": tally.samples,
+        "server_log_deadlocks": deadlock_log[:3],
+        "deadlock_statements": deadlock_pairs(deadlock_log),
+        "count_mismatch_sample (applied, counted, ambiguous)": dict(list(mismatched.items())[:5]),
         "oracle_sample": [list(map(str, r)) for r in final[:5]] or mid_run_sample,
         "seed": SEED,
+        "ordered_clients": ORDERED_CLIENTS,
         "hung_sessions": hung,
         "session_failures": failures,
     }
@@ -666,13 +766,17 @@ def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
     line = " ".join(f"{k}={v}" for k, v in report.items() if k in (
         "run", "postgres", "sessions", "seconds", "transactions", "deadlocks", "unexpected_sqlstates",
         "oracle_rows", "oracle_rows_mid_run_max", "increments_applied", "increments_counted",
-        "increments_ambiguous", "rejected_23514", "crashes", "oracle_rows_after_recovery",
+        "increments_ambiguous", "entries_count_mismatch", "rejected_23514", "crashes", "oracle_rows_after_recovery",
         "commits_after_restart", "seed"))
     print(f"\nSOAK: {line}")
-    print(f"SOAK-detail ({run}): ops={report['ops']} connection_errors={report['connection_errors']} "
+    print(f"SOAK-detail ({run}): deadlocks_by_victim={report['deadlocks_by_victim']} "
+          f"ops={report['ops']} connection_errors={report['connection_errors']} "
           f"library={report['library_rows']} unexpected={report['unexpected']}")
     for key, sample in tally.samples.items():
         print(f"SOAK-sample ({run}) {key}: {sample}")
+    if deadlock_log:
+        print(f"SOAK-deadlocks ({run}), statements involved (server log): {report['deadlock_statements']}")
+        print(f"SOAK-server-log ({run}), first of {len(deadlock_log)} deadlocks:\n{deadlock_log[0]}")
     path = os.environ.get("STEPSYNC_SOAK_REPORT")
     if path:
         with open(path, "w") as f:
@@ -680,32 +784,52 @@ def soak(cluster: ThrowawayCluster, run: str, crashes: int) -> dict:
     return report
 
 
-def check(report: dict) -> None:
-    assert not report["session_failures"], report["session_failures"]
-    assert not report["hung_sessions"], report
-    assert report["deadlocks"] == 0, report["samples"].get("40P01")
-    assert report["unexpected"] == {}, report["samples"]
-    assert report["oracle_rows"] == 0, report["oracle_sample"]
-    assert report["oracle_rows_mid_run_max"] == 0, report["oracle_sample"]
-    assert report["oracle_checks_mid_run"] > 0
+def problems(report: dict) -> list[str]:
+    """Every property the run broke, with its evidence (all of them, not just the first)."""
+    found = []
+
+    def expect(ok: bool, what: str, evidence=None) -> None:
+        if not ok:
+            found.append(what if evidence is None else f"{what}: {evidence}")
+
+    expect(not report["session_failures"], "a session crashed", report["session_failures"])
+    expect(not report["hung_sessions"], "sessions did not finish", report["hung_sessions"])
+    expect(report["deadlocks"] == 0, f"{report['deadlocks']} deadlocks (40P01)", report["deadlock_statements"])
+    expect(report["unexpected"] == {}, f"unexpected SQLSTATEs {report['unexpected']}", report["samples"])
+    expect(report["oracle_rows"] == 0, f"the oracle found {report['oracle_rows']} differences at the end",
+           report["oracle_sample"])
+    expect(report["oracle_rows_mid_run_max"] == 0,
+           f"the oracle found up to {report['oracle_rows_mid_run_max']} differences during the run",
+           report["oracle_sample"])
+    expect(report["oracle_checks_mid_run"] > 0, "the oracle never ran during the run")
+    applied, counted, ambiguous = (report["increments_applied"], report["increments_counted"],
+                                   report["increments_ambiguous"])
+    expect(applied <= counted <= applied + ambiguous,
+           f"usage counts: applied {applied}, counted {counted}, ambiguous {ambiguous}")
+    expect(report["entries_count_mismatch"] == 0, f"{report['entries_count_mismatch']} rows with a wrong usage_count",
+           report["count_mismatch_sample (applied, counted, ambiguous)"])
     # the soak did something: committed work of each kind, and refused every bad publish
-    assert report["transactions"] > 0 and report["increments_applied"] > 0
-    assert report["ops"].get("publish", 0) > 0 and report["ops"].get("delete_recreate", 0) > 0
-    assert report["rejected_23514"] > 0
+    expect(report["transactions"] > 0 and applied > 0, "nothing committed")
+    expect(report["ops"].get("publish", 0) > 0 and report["ops"].get("delete_recreate", 0) > 0,
+           "no publish or no delete-and-recreate committed", report["ops"])
+    expect(report["rejected_23514"] > 0, "no bad publish was tried")
+    return found
 
 
 def test_soak_concurrent_writers(cluster):
     report = soak(cluster, "plain", crashes=0)
-    check(report)
-    assert report["increments_ambiguous"] == 0
-    assert report["increments_counted"] == report["increments_applied"]
+    found = problems(report)
+    if report["increments_ambiguous"] or report["increments_counted"] != report["increments_applied"]:
+        found.append(f"without a crash, counted {report['increments_counted']} must equal applied "
+                     f"{report['increments_applied']} (ambiguous {report['increments_ambiguous']})")
+    assert not found, "\n".join(found)
 
 
 def test_soak_across_a_crash(cluster):
     report = soak(cluster, "crash", crashes=int(os.environ.get("STEPSYNC_SOAK_CRASHES", "1")))
-    check(report)
-    assert report["oracle_rows_after_recovery"] == [0] * report["crashes"]
-    assert report["commits_after_restart"] > 0, "the sessions did not reconnect and go on after the restart"
-    applied, counted, ambiguous = (report["increments_applied"], report["increments_counted"],
-                                   report["increments_ambiguous"])
-    assert applied <= counted <= applied + ambiguous
+    found = problems(report)
+    if report["oracle_rows_after_recovery"] != [0] * report["crashes"]:
+        found.append(f"oracle rows right after each recovery: {report['oracle_rows_after_recovery']}")
+    if not report["commits_after_restart"]:
+        found.append("the sessions did not reconnect and go on after the restart")
+    assert not found, "\n".join(found)

@@ -2,7 +2,8 @@
 -- (SPEC §5.3 deactivate or archive, §5.5 delete). Retired entries keep all
 -- their values (usage, ratings, content) and come back when the flow is
 -- listed again. Hand-made rows and forks are never touched. Returns how many
--- entries it retired. Marks the sync as writing like stepsync._sync does.
+-- entries it retired. Marks the sync as writing like stepsync._sync does, and
+-- like it locks the entries in source_node_id order before writing any.
 -- Called by the sync trigger, the delete trigger and stepsync.sync_tree.
 CREATE OR REPLACE FUNCTION stepsync._retire(p_tree_id uuid)
 RETURNS integer
@@ -14,6 +15,13 @@ DECLARE
     v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
     PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);
+    -- Lock first, in node-id order, like stepsync._sync: a client incrementing
+    -- several entries in that order then waits instead of deadlocking.
+    PERFORM 1
+       FROM public.step_library AS s
+      WHERE s.source_tree_id = p_tree_id AND s.is_flow_synced AND s.is_active
+      ORDER BY s.source_node_id
+        FOR NO KEY UPDATE;
     UPDATE public.step_library AS s
        SET is_active = false
      WHERE s.source_tree_id = p_tree_id

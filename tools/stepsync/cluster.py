@@ -114,12 +114,22 @@ class ThrowawayCluster:
         self._pg.start()
 
     def server_log(self) -> str:
-        """The current server log (stdout and stderr of the postmaster)."""
-        try:
-            with open(os.path.join(self.base_dir, f"{self._pg.name}.log")) as f:
-                return f.read()
-        except OSError:
-            return ""
+        """The server's log (stdout and stderr of the postmaster) since the first start, across restarts."""
+        log = os.path.join(self.base_dir, f"{self._pg.name}.log")
+        parts = []
+        n = 1
+        while os.path.exists(f"{log}.{n}"):
+            parts.append(f"{log}.{n}")
+            n += 1
+        parts.append(log)
+        text = []
+        for path in parts:
+            try:
+                with open(path, errors="replace") as f:
+                    text.append(f.read())
+            except OSError:
+                pass
+        return "".join(text)
 
     def stop(self) -> None:
         self._pg.stop()

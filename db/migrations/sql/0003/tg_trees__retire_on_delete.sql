@@ -15,6 +15,14 @@ BEGIN
             TG_WHEN, TG_LEVEL, TG_OP
             USING ERRCODE = 'trigger_protocol_violated';
     END IF;
+    -- The foreign key will then set source_tree_id to null on every entry of the flow, retired
+    -- ones too: a key update, which takes FOR UPDATE locks in whatever order it finds the rows.
+    -- Take them all now, in node-id order, so that it never deadlocks with a client.
+    PERFORM 1
+       FROM public.step_library AS s
+      WHERE s.source_tree_id = OLD.id
+      ORDER BY s.source_node_id
+        FOR UPDATE;
     PERFORM stepsync._retire(OLD.id);
     RETURN OLD;
 END;
