@@ -38,7 +38,8 @@ RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
-SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
+-- (custom plans, planned at each call: they see how big step_library is now, so they look
+-- rows up by index; a generic plan made while the table was small would scan it)
 AS $function$
 DECLARE
     v_written integer;
@@ -68,7 +69,8 @@ BEGIN
         SELECT s.id
           FROM public.step_library AS s
          WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p
-                                  WHERE (p.node_id IS NOT NULL AND p.differs) OR (p.node_id IS NULL AND p.entry_active)))
+                                  WHERE p.entry_id IS NOT NULL
+                                    AND ((p.node_id IS NOT NULL AND p.differs) OR (p.node_id IS NULL AND p.entry_active))))
          ORDER BY s.source_node_id
            FOR NO KEY UPDATE
     ),
@@ -98,7 +100,8 @@ BEGIN
     retired AS (                -- active entries whose node is gone
         UPDATE public.step_library AS s
            SET is_active = false
-         WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p WHERE p.node_id IS NULL AND p.entry_active))
+         WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p
+                                  WHERE p.entry_id IS NOT NULL AND p.node_id IS NULL AND p.entry_active))
            AND (SELECT pg_catalog.count(*) FROM locked) >= 0
         RETURNING 1
     )
