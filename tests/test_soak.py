@@ -1,6 +1,6 @@
 """Soak: N sessions write a few contended flows for T seconds, then the same across a crash.
 
-Kept out of the default run: `pytest -m soak` (or STEPSYNC_SOAK=1) runs these;
+Kept out of the default run (pyproject deselects the soak marker): `pytest -m soak` runs these;
 plain `pytest` skips them. Budget: STEPSYNC_SOAK_SECONDS (default 15) and
 STEPSYNC_SOAK_SESSIONS (default 4); STEPSYNC_SOAK_CRASHES (default 1) immediate
 stops in the crash run; STEPSYNC_SOAK_SEED fixes the random plans (not the
