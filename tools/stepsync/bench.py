@@ -596,6 +596,23 @@ class Report:
         lines += ["", "| target | value | met |", "|---|---|---|"]
         lines += [f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in self.targets()]
         lines += [""] + [f"- {note}" for note in self.b.notes] + [""]
+        lines += ["## Reading the figures", "",
+                  "- A publish costs the extraction and checks (`stepsync._nodes`: one set-based query, about 20 us"
+                  " a step) plus the writes. The writes dominate and every variant pays them alike: per row the heap"
+                  " and the unique index, the full-text GIN index of `stepsync.search_steps` (about 15 us a row for"
+                  " `_search_document`) and three foreign-key checks (trees, users, accounts).",
+                  "- Resync is bounded by those per-row writes: the hand-written limit statement resyncs the same"
+                  " flows barely faster, so 40,000 entries a second is out of reach on this machine with the search"
+                  " index and the foreign keys in place.",
+                  "- A republish with 1% edited re-extracts and re-checks the whole flow (the checks must see every"
+                  " node: duplicates, removals), then writes only the edited rows; below 0.35 of a first publish it"
+                  " would need an incremental extraction that reuses the previous structure (OLD.tree_structure).",
+                  "- Writes that change nothing the library depends on do no library work: the trigger's"
+                  " `UPDATE OF` list and `WHEN` clause filter them before any function is called.",
+                  "- At 10,000 steps no sort spills: duplicates are found by hashing ids, and the upsert relies on"
+                  " the explicit node-id-ordered locks instead of sorting wide rows. The tuplestores that hold the"
+                  " 10,000 shaped entries (about 4 MB each) do go to temporary files, as listed below.",
+                  ""]
         lines += ["## Where the time goes", "",
                   f"One {self.big}-step publish under auto_explain (nested statements, timing off), in a fresh session:", ""]
         lines += [f"- {line}" for line in self.profile_lines()] + [""]
@@ -607,9 +624,17 @@ class Report:
             return []
         out = [f"{name}: {ms:.1f} ms" for name, ms in sorted(p["groups"].items(), key=lambda kv: -kv[1])]
         out.append(f"whole publish under auto_explain: {p['wall_ms']:.1f} ms")
+        sizes = [int(m.rsplit("size", 1)[1]) for m in p["temp_files"] if "size" in m]
         out.append(f"sorts: {p['external_sorts']} external (on disk); the largest in memory took {p['max_sort_kb']} kB"
-                   " (work_mem is 4 MB by default); temporary files written: "
-                   + (", ".join(p["temp_files"]) if p["temp_files"] else "none"))
+                   f" (work_mem is 4 MB by default); temporary files: {len(sizes)}"
+                   + (f", {sum(sizes) / 2**20:.1f} MiB in all, the largest {max(sizes) / 2**20:.1f} MiB"
+                      " (tuplestores of the shaped entries, not sorts)" if sizes else ""))
+        groups = p["groups"]
+        whole = next((ms for name, ms in groups.items() if name.startswith("stepsync._sync")), 0.0)
+        nodes = next((ms for name, ms in groups.items() if name.startswith("stepsync._nodes")), 0.0)
+        if whole and nodes:
+            out.append(f"so the writes (heap, unique and GIN indexes, the upsert and the pairing) take about"
+                       f" {whole - nodes:.0f} ms of the statement, the extraction {nodes:.0f} ms")
         out.append(f"backend private memory after the publish: {p['backend_peak_kib'] / 1024:.1f} MiB"
                    f" (the same backend before it: {p['backend_baseline_kib'] / 1024:.1f} MiB; shared buffers not counted)")
         return out
