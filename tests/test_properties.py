@@ -31,6 +31,9 @@
    library rows and the reference, in walk order), or 23514 with a message
    starting ``flow <id> cannot be published: `` and the database exactly as
    before. Any other error (21000, 54001, XX000, a lost connection) fails.
+   Most examples carry a near miss: a value just on one side of a §4 line
+   (NEAR_MISSES); ``test_every_near_miss_publishes_or_fails_like_the_reference``
+   also walks that whole catalog once, deterministically.
 
 Runs derandomized and without an example database, so CI sees the same
 examples every time. For a long run by hand, STEPSYNC_HYPOTHESIS_EXAMPLES=N
