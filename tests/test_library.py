@@ -271,3 +271,14 @@ def test_search_uses_the_index(db, flows):
             "EXPLAIN SELECT * FROM step_library s WHERE s.is_active AND"
             " stepsync._search_document(s.title, s.content) @@ websearch_to_tsquery('english', 'restart')"))
     assert "step_library_search_idx" in plan
+
+
+def test_a_step_with_a_huge_text_publishes_and_stays_searchable(db, flows):
+    words = " ".join(f"w{i:07d}x" for i in range(120_000))  # about 1.3 MB: more than a tsvector may hold
+    tree = flows.create({"steps": [step("big", "Huge step", description="needle " + words,
+                                        commands=["cmd " + words])]}, is_public=True)
+    flows.publish(tree)
+    assert [(r["source_node_id"], len(r["content"]["instructions"])) for r in flows.library(tree)] == [
+        ("big", len("needle " + words))]
+    hits = db.rows("SELECT source_node_id FROM stepsync.search_steps(%s, 'needle')", (flows.actors.outsider,))
+    assert hits == [("big",)]
