@@ -331,7 +331,8 @@ BAD_VALUES = {  # what §4 refuses, field by field (for nodes that sync)
     "description": [5, True, [], {}, ["x"], {"text": "x"}],
     "expected_outcome": [5, False, [], {}, ["ok"], 0],
     "commands": [3, True, {"code": "ls"}, [None], [42], [["ls"]], [{"language": "bash"}], [{"code": " "}],
-                 [{"code": 5}], [{"code": "ls", "label": 5}], [{"code": "ls", "language": ["sh"]}], ["ok", {"code": ""}]],
+                 [{"code": 5}], [{"code": "ls", "label": 5}], [{"code": "ls", "language": ["sh"]}],
+                 ["ok", {"code": ""}]],
     "library_visibility": ["private", "Team", "", " public", 1, True, [], {}],
 }
 GOOD_VALUES = {
@@ -357,13 +358,15 @@ COMMAND_SHAPES = [
     [{"code": " ls ", "language": " sh "}], ["", " ", "\r\n"],
 ]
 NEAR_MISSES = {  # per §4 rule, values on both sides of the line, for one node that syncs
-    "id": [MISSING, None, 7, 1.5, True, "", " ", "x" * 256, "é" * 256, "🙂" * 256, "x" * 255, "🙂" * 255, [], ["a"], {}],
+    "id": [MISSING, None, 7, 1.5, True, "", " ", "x" * 256, "é" * 256, "🙂" * 256, "x" * 255, "🙂" * 255,
+           [], ["a"], {}],
     "title": [MISSING, None, "", " ", "\t", "\r\n", " \t\r\n", 0, False, [], ["T"], {}, "\f", "\u00a0", "\v", "x"],
     "library_visibility": [MISSING, None, "team", "public", "private", "Team", "PUBLIC", "", " team", 1, True, [], {}],
     "description": [MISSING, None, "", " ", "ok", 5, 0, 1.5, True, [], {}, ["x"]],
     "expected_outcome": [MISSING, None, "", " \n", "ok", 5, -1, False, [], {}, {"text": "x"}],
     "commands": COMMAND_SHAPES,
-    "type": [MISSING, None, "action", "solution", "question", "Action", "procedure_step", "section_header", ["action"], 1],
+    "type": [MISSING, None, "action", "solution", "question", "Action", "procedure_step", "section_header",
+             ["action"], 1],
 }
 STRUCTURE_MISSES = {  # the structure itself (§4.1)
     "root": [[], "flow", 1, None, True, [{"steps": []}]],
@@ -373,7 +376,8 @@ STRUCTURE_MISSES = {  # the structure itself (§4.1)
 
 
 def near_miss_rules(tree_type: str) -> list[str]:
-    return sorted(NEAR_MISSES) + ["duplicate", "root"] + (["steps", "element"] if tree_type != "troubleshooting" else [])
+    structural = ["steps", "element"] if tree_type != "troubleshooting" else []
+    return sorted(NEAR_MISSES) + ["duplicate", "root"] + structural
 
 
 def near_miss_values(rule: str) -> list:
@@ -602,7 +606,8 @@ def draw_edit(data, tree_type: str, structure):
         objects = list(walk_objects(new))
         node = objects[data.draw(st.integers(0, len(objects) - 1))]
         if node.get("type") in TS_SYNCED:
-            node["type"] = data.draw(st.sampled_from(["question", "solution" if node["type"] == "action" else "action"]))
+            other = "solution" if node["type"] == "action" else "action"
+            node["type"] = data.draw(st.sampled_from(["question", other]))
         elif free:
             fields = data.draw(step_fields(False))
             for field in ("description", "expected_outcome", "commands"):
