@@ -18,10 +18,8 @@ are clients: they run fine as root.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -31,7 +29,7 @@ import pytest
 from catalog import schema_snapshot
 from flows import Flows, content, header, step
 from stepsync import database
-from stepsync.pgbin import PgBinError, find_bin_dir, wheel_bin_dir
+from stepsync.pgbin import candidate_bin_dirs, find_bin_dir
 
 PROCEDURE = {"steps": [
     header("Prepare"),
@@ -67,16 +65,7 @@ class Tools:
         if not os.environ.get("STEPSYNC_TEST_DSN"):
             self.bin_dir = find_bin_dir()
         else:
-            candidates = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")]
-            candidates.append(wheel_bin_dir())
-            on_path = shutil.which("pg_dump")
-            if on_path:
-                candidates.append(Path(on_path).resolve().parent)
-            try:
-                candidates.append(find_bin_dir())
-            except PgBinError:
-                pass
-            usable = [c for c in candidates if c and (c / "pg_dump").exists() and (c / "pg_restore").exists()]
+            usable = [c for c in candidate_bin_dirs() if (c / "pg_dump").exists() and (c / "pg_restore").exists()]
             if not usable:
                 pytest.skip("no pg_dump/pg_restore on this machine")
             same = [c for c in usable if _pg_version(c / "pg_dump")[0] == server_major]

