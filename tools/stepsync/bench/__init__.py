@@ -36,7 +36,9 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.table import Table
 
-from stepsync import bench_flows, bench_sql, database
+from stepsync import database
+from stepsync.bench import flows as bench_flows
+from stepsync.bench import sql as bench_sql
 from stepsync.resync import resync
 
 console = Console()
