@@ -9,7 +9,7 @@ import sys
 
 from flows import step
 from stepsync import database
-from stepsync.paths import REPO_ROOT
+from repo import REPO_ROOT
 
 SYNC_REVISION = "0003"
 

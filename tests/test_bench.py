@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from stepsync.paths import REPO_ROOT
+from repo import REPO_ROOT
 
 
 def test_bench_quick_run_writes_a_report(server, tmp_path):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from stepsync.paths import REPO_ROOT
+from repo import REPO_ROOT
 
 
 def stepsync(*args: str, url: str | None = None, cwd=REPO_ROOT) -> subprocess.CompletedProcess:

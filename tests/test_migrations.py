@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 from catalog import schema_snapshot
 from stepsync import database
-from stepsync.paths import REPO_ROOT
+from repo import REPO_ROOT
 
 
 def revisions() -> list[str]:

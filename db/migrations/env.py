@@ -1,20 +1,32 @@
-"""Alembic environment for stepsync.
+"""stepsync's own alembic environment (`alembic upgrade head` from the repository root, `stepsync`).
 
 The database is STEPSYNC_DATABASE_URL (postgresql:// or postgresql+psycopg://),
 or the URL a caller put in config.attributes["database_url"] (the stepsync
-command line and the tests do). Each revision runs in its own transaction.
-PostgreSQL notices and warnings raised by a migration (the backfill's
-"flow skipped" warnings) are forwarded to the `stepsync.migrate` logger, so
-they show in `alembic upgrade head`'s output.
+command line and the tests do).
+
+stepsync keeps its history in its own version table, public.stepsync_version,
+and never reads or writes the application's alembic_version. A database that
+an earlier stepsync migrated with the old revision ids (0001 ... 0005 in
+public.alembic_version) is moved to the new table first (stepsync.history).
+
+Options, as `-x name=value` or config.attributes["stepsync_<name>"]:
+  backfill=false      install without syncing the flows listed now (then
+                      `stepsync resync --all`);
+  keep_columns=true   a downgrade past the install keeps the sync columns,
+                      their keys and the synced rows (`stepsync uninstall`).
+
+Each revision runs in its own transaction; steps that must not hold locks for
+long run outside it (see stepsync.frozen). PostgreSQL notices and warnings
+(the backfill's "flow skipped" warnings) are forwarded to the
+`stepsync.migrate` logger.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from logging.config import fileConfig
-from pathlib import Path
+from typing import Any
 
 from alembic import context
 from sqlalchemy import create_engine, event, pool
@@ -25,8 +37,11 @@ if config.config_file_name and config.attributes.get("configure_logging", True):
 
 log = logging.getLogger("stepsync.migrate")
 
-# Revisions import their frozen-SQL loader from the stepsync package (tools/).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+# The revisions and this file import the stepsync package: install it (`pip install -e .` in a
+# checkout, or the wheel); it finds its SQL through importlib.resources.
+from stepsync import history
+
+VERSION_TABLE = history.VERSION_TABLE
 
 
 def _database_url() -> str:
@@ -41,10 +56,21 @@ def _database_url() -> str:
     return f"postgresql+psycopg://{rest}"
 
 
+def _options() -> dict[str, Any]:
+    """stepsync options for the revisions, from -x arguments or config attributes."""
+    xargs = context.get_x_argument(as_dictionary=True)
+    options = {}
+    for name in ("backfill", "keep_columns"):
+        value = config.attributes.get(f"stepsync_{name}", xargs.get(name))
+        if value is not None:
+            options[f"stepsync_{name}"] = str(value).lower() in ("1", "true", "yes", "on")
+    return options
+
+
 _LEVELS = {"WARNING": logging.WARNING, "NOTICE": logging.INFO, "INFO": logging.INFO}
 
 
-def _forward_notice(diag) -> None:
+def _forward_notice(diag: Any) -> None:
     level = _LEVELS.get(diag.severity_nonlocalized or diag.severity or "", logging.INFO)
     message = diag.message_primary or ""
     if diag.message_detail:
@@ -53,7 +79,10 @@ def _forward_notice(diag) -> None:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_database_url(), literal_binds=True, transaction_per_migration=True)
+    url = config.attributes.get("database_url") or os.environ.get("STEPSYNC_DATABASE_URL")
+    kwargs: dict[str, Any] = {"url": _database_url()} if url else {"dialect_name": "postgresql"}
+    context.configure(literal_binds=True, transaction_per_migration=True, version_table=VERSION_TABLE,
+                      **kwargs, **_options())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -62,11 +91,13 @@ def run_migrations_online() -> None:
     engine = create_engine(_database_url(), poolclass=pool.NullPool)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.add_notice_handler(_forward_notice)
 
     with engine.connect() as connection:
-        context.configure(connection=connection, transaction_per_migration=True)
+        history.adopt_legacy_version(connection)
+        context.configure(connection=connection, transaction_per_migration=True,
+                          version_table=VERSION_TABLE, **_options())
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 
-from stepsync.paths import ALEMBIC_INI
+from stepsync.paths import MIGRATIONS_DIR
 
 URL_ENV = "STEPSYNC_DATABASE_URL"
 EMBEDDED_DIR = Path(".stepsync")
@@ -95,27 +96,36 @@ def resolve_url(explicit: str | None) -> str:
     return embedded_url()
 
 
-def alembic_config(url: str):
-    """An alembic Config for this repository, pointed at URL."""
+def alembic_config(url: str | None, **options: object) -> Any:
+    """An alembic Config for the packaged migrations (no alembic.ini needed), pointed at URL.
+
+    OPTIONS become config attributes `stepsync_<name>` (backfill, keep_columns: see
+    db/migrations/env.py).
+    """
     from alembic.config import Config
 
-    cfg = Config(str(ALEMBIC_INI))
-    cfg.attributes["database_url"] = url
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.attributes["database_url"] = url
     cfg.attributes["configure_logging"] = False
+    for name, value in options.items():
+        cfg.attributes[f"stepsync_{name}"] = value
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """alembic upgrade REVISION on the database named by URL."""
+def migrate(url: str, revision: str = "head", **options: object) -> None:
+    """alembic upgrade REVISION on the database named by URL (the standalone path: stepsync migrate)."""
     from alembic import command
 
     with connect(url):
         pass  # a clear one-line error before alembic's own traceback
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, **options), revision)
 
 
-def downgrade(url: str, revision: str) -> None:
+def downgrade(url: str, revision: str, **options: object) -> None:
     """alembic downgrade REVISION on the database named by URL."""
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    command.downgrade(alembic_config(url, **options), revision)

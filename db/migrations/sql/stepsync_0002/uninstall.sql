@@ -1,0 +1,58 @@
+-- Remove what stepsync added that the application's rows do not live in (docs/contract.md §9.5):
+-- its triggers on trees and step_library, the view public.step_library_entries, its search
+-- index and schema stepsync with every function and type in it. The application's tables, their
+-- rows and the sync columns, keys and constraints stay (drop_columns.sql removes those), so
+-- installing again later finds every entry with its id, usage count and rating.
+--
+-- Refuses, naming them, when objects of the application depend on stepsync's (a view over
+-- step_library_entries, a function calling stepsync.search_steps): those would be dropped too.
+DO $stepsync$
+DECLARE
+    v_dependents text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ')
+      INTO v_dependents
+      FROM pg_catalog.pg_depend AS d
+     WHERE d.deptype = 'n'
+       AND (   (d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                AND d.refobjid IN (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                                    WHERE p.pronamespace = 'stepsync'::pg_catalog.regnamespace))
+            OR (d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.refobjid = pg_catalog.to_regclass('public.step_library_entries'))
+            OR (d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                AND d.refobjid IN (SELECT t.oid FROM pg_catalog.pg_type AS t
+                                    WHERE t.typnamespace = 'stepsync'::pg_catalog.regnamespace)))
+       AND NOT (d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                AND d.objid IN (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                                 WHERE p.pronamespace = 'stepsync'::pg_catalog.regnamespace))
+       AND NOT (d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                AND d.objid IN (SELECT t.oid FROM pg_catalog.pg_type AS t
+                                 WHERE t.typnamespace = 'stepsync'::pg_catalog.regnamespace))
+       AND NOT (d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                AND d.objid IN (SELECT tg.oid FROM pg_catalog.pg_trigger AS tg
+                                 WHERE tg.tgfoid IN (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                                                      WHERE p.pronamespace = 'stepsync'::pg_catalog.regnamespace)))
+       AND NOT (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.objid IN (pg_catalog.to_regclass('public.step_library_search_idx')))
+       AND NOT (d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                AND d.objid IN (SELECT r.oid FROM pg_catalog.pg_rewrite AS r
+                                 WHERE r.ev_class = pg_catalog.to_regclass('public.step_library_entries')));
+    IF v_dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'stepsync cannot be uninstalled: the application''s objects depend on it: %', v_dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop or change them first; stepsync drops only its own objects.';
+    END IF;
+END;
+$stepsync$;
+DROP TRIGGER IF EXISTS t31_sync_on_update ON public.trees;
+DROP TRIGGER IF EXISTS t30_sync_on_insert ON public.trees;
+DROP TRIGGER IF EXISTS t20_retire_on_delete ON public.trees;
+DROP TRIGGER IF EXISTS t10_set_updated_at ON public.trees;
+DROP TRIGGER IF EXISTS t10_set_updated_at ON public.step_library;
+DROP TRIGGER IF EXISTS t05_guard_delete ON public.step_library;
+DROP TRIGGER IF EXISTS t05_guard_update ON public.step_library;
+DROP TRIGGER IF EXISTS t05_guard_insert ON public.step_library;
+DROP TRIGGER IF EXISTS t04_check_marker ON public.step_library;
+DROP VIEW IF EXISTS public.step_library_entries;
+DROP INDEX IF EXISTS public.step_library_search_idx;
+DROP SCHEMA IF EXISTS stepsync CASCADE;

@@ -1,0 +1,136 @@
+"""stepsync's migration history: its version table, its revision ids, and the old ids it replaced.
+
+stepsync records its revision in public.stepsync_version (alembic's layout),
+never in the application's alembic_version; its revision ids all start with
+`stepsync_`, so they cannot collide with an application's, and its branch is
+labelled `stepsync`. An application that carries stepsync in its own alembic
+(docs/operating.md) records stepsync's revisions in its own version table
+instead; that works too.
+
+Before this layout, stepsync migrated with ids 0001 ... 0005 in
+public.alembic_version. `adopt_legacy_version` moves such a database to the
+new table, once, so that it keeps upgrading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+VERSION_TABLE = "stepsync_version"
+BRANCH = "stepsync"
+TABLES_REVISION = "stepsync_0001"
+
+# The version table's comment says how stepsync came to this database.
+STANDALONE_COMMENT = ("stepsync's migration history (alembic). standalone: stepsync created accounts, users,"
+                      " trees and step_library.")
+ADOPTED_COMMENT = "stepsync's migration history (alembic). adopted: the application owns its tables."
+
+# Old revision -> the new revision whose state it has. 0001 created the tables (now stepsync_0001);
+# 0002-0005 installed the sync: the new install revision re-applies itself over them (it adopts
+# whatever of the sync is there), so they map to stepsync_0001 too.
+LEGACY_IDS = {"0001": TABLES_REVISION, "0002": TABLES_REVISION, "0003": TABLES_REVISION,
+              "0004": TABLES_REVISION, "0005": TABLES_REVISION}
+
+# Legacy 0001 left this comment on public.trees: proof that it, not the application, created the tables.
+_LEGACY_TREES_COMMENT = "A flow: a procedural or maintenance procedure, or a troubleshooting tree."
+
+_LEGACY_SQL = """
+SELECT v.version_num,
+       pg_catalog.to_regnamespace('stepsync') IS NOT NULL,
+       pg_catalog.obj_description(pg_catalog.to_regclass('public.trees'), 'pg_class')
+  FROM public.alembic_version AS v
+"""
+
+
+def adopt_legacy_version(connection: Any) -> bool:
+    """Move a database migrated with the old ids to public.stepsync_version; True if it did.
+
+    CONNECTION is a SQLAlchemy connection. Only a database whose
+    public.alembic_version holds exactly one old stepsync id, and whose tables
+    stepsync itself created, is moved; public.alembic_version, which then held
+    only stepsync's row, is dropped. Anything else is left alone.
+    """
+    try:
+        return _adopt_legacy_version(connection)
+    finally:
+        connection.commit()  # leave no transaction open: alembic begins its own per revision
+
+
+def _adopt_legacy_version(connection: Any) -> bool:
+    from sqlalchemy import text
+
+    if connection.execute(text("SELECT pg_catalog.to_regclass('public.stepsync_version') IS NOT NULL"
+                               " OR pg_catalog.to_regclass('public.alembic_version') IS NULL")).scalar():
+        return False
+    rows = connection.execute(text(_LEGACY_SQL)).fetchall()
+    if len(rows) != 1:
+        return False
+    old, has_schema, trees_comment = rows[0]
+    if old not in LEGACY_IDS or trees_comment != _LEGACY_TREES_COMMENT or (old != "0001" and not has_schema):
+        return False
+    connection.execute(text(
+        f"CREATE TABLE public.{VERSION_TABLE} (version_num varchar(32) NOT NULL,"
+        f" CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"))
+    connection.execute(text(f"INSERT INTO public.{VERSION_TABLE} VALUES (:v)"), {"v": LEGACY_IDS[old]})
+    connection.execute(text(f"COMMENT ON TABLE public.{VERSION_TABLE} IS :c".replace(":c", _quote(STANDALONE_COMMENT))))
+    connection.execute(text("DROP TABLE public.alembic_version"))
+    return True
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def script_directory() -> Any:
+    """alembic's view of the packaged revisions."""
+    from alembic.script import ScriptDirectory
+
+    from stepsync.paths import MIGRATIONS_DIR
+
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def head_revision() -> str:
+    """The newest revision this package carries."""
+    head = script_directory().get_current_head()
+    assert head is not None
+    return str(head)
+
+
+_INSTALLED_SQL = f"""
+SELECT (SELECT pg_catalog.string_agg(v.version_num, ',')
+          FROM public.{VERSION_TABLE} AS v
+         WHERE pg_catalog.to_regclass('public.{VERSION_TABLE}') IS NOT NULL)
+"""
+
+
+def installed_revision(conn: psycopg.Connection[Any]) -> str | None:
+    """The stepsync revision of the database: from its own version table, else from the application's
+    alembic_version (stepsync carried as a branch of the application's alembic), else None."""
+    if conn.execute(f"SELECT pg_catalog.to_regclass('public.{VERSION_TABLE}') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+        row = conn.execute(f"SELECT version_num FROM public.{VERSION_TABLE}").fetchone()
+        return None if row is None else str(row[0])
+    if conn.execute("SELECT pg_catalog.to_regclass('public.alembic_version') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+        row = conn.execute("SELECT version_num FROM public.alembic_version WHERE version_num LIKE 'stepsync\\_%'"
+                           " ORDER BY version_num DESC LIMIT 1").fetchone()
+        if row is not None:
+            return str(row[0])
+        row = conn.execute("SELECT version_num FROM public.alembic_version"
+                           " WHERE version_num = ANY(%s) AND pg_catalog.to_regnamespace('stepsync') IS NOT NULL",
+                           (list(LEGACY_IDS),)).fetchone()
+        if row is not None:
+            return str(row[0])
+    return None
+
+
+def install_mode(conn: psycopg.Connection[Any]) -> str | None:
+    """'standalone' (stepsync created the tables: `stepsync migrate`), 'adopted' (installed into the
+    application's tables), or None when stepsync is not installed."""
+    if installed_revision(conn) is None:
+        return None
+    comment = conn.execute(
+        f"SELECT pg_catalog.obj_description(pg_catalog.to_regclass('public.{VERSION_TABLE}'), 'pg_class')"
+    ).fetchone()
+    return "standalone" if comment and comment[0] == STANDALONE_COMMENT else "adopted"
