@@ -11,7 +11,7 @@ from flows import step
 from stepsync import database
 from repo import REPO_ROOT
 
-SYNC_REVISION = "0003"
+PRE_FEATURE = "stepsync_0001"  # the application tables, before the sync
 
 
 def seed_pre_feature(db) -> dict[str, str]:
@@ -43,7 +43,7 @@ def synced(db) -> list[tuple]:
 
 
 def test_upgrade_backfills_listed_flows_and_warns_about_broken_ones(empty_db):
-    database.migrate(empty_db.url, "0002")
+    database.migrate(empty_db.url, PRE_FEATURE)
     ids = seed_pre_feature(empty_db)
     env = {**os.environ, "STEPSYNC_DATABASE_URL": empty_db.url}
     result = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO_ROOT, env=env,
@@ -55,20 +55,20 @@ def test_upgrade_backfills_listed_flows_and_warns_about_broken_ones(empty_db):
         f'flow {ids["bad"]} cannot be published: node "a" appears more than once in the flow (first at $.steps[0])'
         " (JSON path: $.steps[1].id)"
     ]
-    assert "stepsync backfill: 2 listed flows synced, 1 skipped" in result.stderr
+    assert "stepsync backfill: 2 flows brought in step (3 library rows written or retired), 1 skipped" in result.stderr
     assert synced(empty_db) == [("Good flow", "a", True), ("Good flow", "b", True), ("Trouble", "s", True)]
     assert empty_db.value("SELECT count(*) FROM step_library WHERE NOT is_flow_synced") == 1
 
 
 def test_downgrade_below_the_sync_deletes_synced_rows_and_upgrade_brings_them_back(empty_db):
-    database.migrate(empty_db.url, "0002")
+    database.migrate(empty_db.url, PRE_FEATURE)
     seed_pre_feature(empty_db)
     database.migrate(empty_db.url)
     synced_row = empty_db.value("SELECT id FROM step_library WHERE source_node_id = 'a'")
     empty_db.conn.execute(
         "INSERT INTO step_library (title, step_type, content, forked_from_id) VALUES ('Fork', 'action', '{}', %s)",
         (synced_row,))
-    database.downgrade(empty_db.url, "0002")
+    database.downgrade(empty_db.url, PRE_FEATURE)
     assert empty_db.rows("SELECT title FROM step_library ORDER BY title") == [("Fork",), ("Hand-made",)]
     database.migrate(empty_db.url)
     assert synced(empty_db) == [("Good flow", "a", True), ("Good flow", "b", True), ("Trouble", "s", True)]

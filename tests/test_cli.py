@@ -32,7 +32,7 @@ def test_migrate_with_database_url_option(empty_db):
     result = stepsync("--database-url", empty_db.url.replace("postgresql://", "postgresql+psycopg://"), "migrate")
     assert result.returncode == 0, result.stderr
     assert "migrated" in result.stdout
-    assert empty_db.value("SELECT count(*) FROM alembic_version") == 1
+    assert empty_db.value("SELECT count(*) FROM stepsync_version") == 1
 
 
 def test_migrate_with_environment_url(empty_db):

@@ -206,7 +206,7 @@ def check_restored(db, url: str, ids: dict) -> None:
         assert oracle(conn) == []
         assert contents(conn) == contents(db.conn)
         assert schema_snapshot(conn) == schema_snapshot(db.conn)   # triggers enabled again, functions, indexes
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+        assert conn.execute("SELECT version_num FROM stepsync_version").fetchall() == [(head,)]
         check_still_publishing(conn, ids)
 
 

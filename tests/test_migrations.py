@@ -31,24 +31,29 @@ def leftovers(db) -> list[tuple]:
     return db.rows(
         """
         SELECT 'relation', relname FROM pg_class
-         WHERE relnamespace = 'public'::regnamespace AND relname NOT IN ('alembic_version', 'alembic_version_pkc')
+         WHERE relnamespace = 'public'::regnamespace
+           AND relname NOT IN ('stepsync_version', 'stepsync_version_pkc')
         UNION ALL
         SELECT 'function', proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
         UNION ALL
         SELECT 'schema', nspname FROM pg_namespace WHERE nspname = 'stepsync'
         UNION ALL
         SELECT 'type', typname FROM pg_type
-         WHERE typnamespace = 'public'::regnamespace AND typname NOT IN ('alembic_version', '_alembic_version')
+         WHERE typnamespace = 'public'::regnamespace AND typname NOT IN ('stepsync_version', '_stepsync_version')
         ORDER BY 1, 2
         """
     )
 
 
-def test_revision_chain_is_linear_and_starts_with_the_pre_feature_schema():
+def test_revision_chain_is_linear_namespaced_and_labelled():
+    script = ScriptDirectory.from_config(database.alembic_config(None))
     revs = revisions()
-    assert revs[0] == "0001"
+    assert revs[0] == "stepsync_0001"
+    assert all(rev.startswith("stepsync_") for rev in revs), "ids must not collide with an application's"
     assert revs == sorted(revs), "revision ids must sort in upgrade order"
     assert len(set(revs)) == len(revs)
+    assert script.get_revision("stepsync_0001").branch_labels == {"stepsync"}
+    assert script.get_heads() == [revs[-1]]
 
 
 def test_round_trip_upgrade_downgrade_upgrade(empty_db):
@@ -58,7 +63,8 @@ def test_round_trip_upgrade_downgrade_upgrade(empty_db):
 
     database.downgrade(empty_db.url, "base")
     assert leftovers(empty_db) == []
-    assert empty_db.rows("SELECT version_num FROM alembic_version") == []
+    assert empty_db.rows("SELECT version_num FROM stepsync_version") == []
+    assert empty_db.value("SELECT to_regclass('public.alembic_version')") is None
 
     database.migrate(empty_db.url)
     assert snapshot(empty_db) == at_head
@@ -67,9 +73,11 @@ def test_round_trip_upgrade_downgrade_upgrade(empty_db):
 def test_upgrading_twice_is_a_no_op(empty_db):
     database.migrate(empty_db.url)
     before = snapshot(empty_db)
+    versions = empty_db.rows("SELECT xmin::text, version_num FROM stepsync_version")
     database.migrate(empty_db.url)
     assert snapshot(empty_db) == before
-    assert empty_db.rows("SELECT version_num FROM alembic_version") == [(revisions()[-1],)]
+    assert empty_db.rows("SELECT xmin::text, version_num FROM stepsync_version") == versions
+    assert versions[0][1] == revisions()[-1]
 
 
 def test_each_revision_goes_up_down_and_up_again(empty_db):
@@ -86,11 +94,11 @@ def test_each_revision_goes_up_down_and_up_again(empty_db):
 
 
 def test_first_revision_is_the_pre_feature_schema(empty_db):
-    database.migrate(empty_db.url, "0001")
+    database.migrate(empty_db.url, "stepsync_0001")
     columns = empty_db.rows(
         """
         SELECT table_name, string_agg(column_name, ',' ORDER BY ordinal_position)
-          FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'alembic_version'
+          FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'stepsync_version'
          GROUP BY table_name ORDER BY table_name
         """
     )
@@ -112,7 +120,7 @@ def test_every_table_and_column_is_commented(db):
           FROM pg_class c
           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
-           AND c.relname <> 'alembic_version'
+           AND c.relname <> 'stepsync_version'
            AND (obj_description(c.oid, 'pg_class') IS NULL
                 OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL))
          ORDER BY 1
@@ -135,7 +143,8 @@ def test_alembic_cli_migrates_the_database_in_the_environment(empty_db, scheme):
     url = empty_db.url.replace("postgresql://", f"{scheme}://", 1)
     result = _alembic(url, "upgrade", "head")
     assert result.returncode == 0, result.stderr
-    assert empty_db.value("SELECT version_num FROM alembic_version") == revisions()[-1]
+    assert empty_db.value("SELECT version_num FROM stepsync_version") == revisions()[-1]
+    assert empty_db.value("SELECT to_regclass('public.alembic_version')") is None
     result = _alembic(url, "downgrade", "base")
     assert result.returncode == 0, result.stderr
     assert leftovers(empty_db) == []

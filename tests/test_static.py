@@ -15,10 +15,10 @@ from stepsync.paths import FROZEN_SQL_DIR, FUNCTIONS_DIR
 
 def test_every_function_pins_search_path_and_is_commented(db):
     rows = db.rows(
-        "SELECT p.oid::regprocedure::text, p.proconfig, obj_description(p.oid, 'pg_proc')"
+        "SELECT p.oid::regprocedure::text, p.proconfig, obj_description(p.oid, 'pg_proc'), p.prokind"
         " FROM pg_proc p WHERE p.pronamespace = 'stepsync'::regnamespace ORDER BY 1")
     assert len(rows) >= 15
-    for name, config, comment in rows:
+    for name, config, comment, _kind in rows:
         assert config[0] == "search_path=pg_catalog, pg_temp", name
         assert set(config[1:]) <= {"jit=off", "plan_cache_mode=force_generic_plan"}, name
         assert comment and len(comment) > 20, name
@@ -29,7 +29,7 @@ def test_every_trigger_view_and_index_of_ours_is_commented(db):
         "SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal AND obj_description(oid, 'pg_trigger') IS NULL"
         " UNION ALL SELECT 'relation ' || oid::regclass FROM pg_class"
         " WHERE relnamespace IN ('public'::regnamespace, 'stepsync'::regnamespace) AND relkind IN ('v', 'i')"
-        " AND relname NOT LIKE '%_pkey' AND relname NOT LIKE '%_key' AND relname <> 'alembic_version_pkc'"
+        " AND relname NOT LIKE '%_pkey' AND relname NOT LIKE '%_key' AND relname NOT IN ('alembic_version_pkc', 'stepsync_version_pkc')"
         " AND obj_description(oid, 'pg_class') IS NULL"
         " UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typnamespace = 'stepsync'::regnamespace"
         " AND typtype = 'c' AND obj_description(oid, 'pg_type') IS NULL")
@@ -42,8 +42,11 @@ def test_pgspot_finds_nothing_in_the_installed_sql(tmp_path):
     preamble = tmp_path / "preamble.sql"
     preamble.write_text("SET search_path = pg_catalog, pg_temp;\nCREATE SCHEMA stepsync;\n")
     files = [str(preamble)]
-    for revision in sorted(p for p in FROZEN_SQL_DIR.iterdir() if p.is_dir()):
-        files += [str(f) for f in sorted(revision.glob("schema.sql"))]
+    # Every SQL file a migration runs: the frozen copies of stepsync's own revisions (the install
+    # scripts, preflight, backfill and uninstall included), and the current sources they are cut from.
+    for revision in sorted(p for p in FROZEN_SQL_DIR.iterdir() if p.is_dir() and p.name.startswith("stepsync_")):
+        files += [str(f) for f in sorted(revision.glob("*.sql"))]
+    files += [str(f) for f in sorted((FUNCTIONS_DIR.parent / "install").glob("*.sql"))]
     files += [str(f) for f in sorted(FUNCTIONS_DIR.glob("*.sql"))]
     result = subprocess.run([pgspot, "-a", *files], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -48,7 +48,6 @@ FUNCTIONS = (
     "tg_trees__retire_on_delete.sql",
     "sync_tree.sql",
     "backfill_batch.sql",
-    "backfill.sql",
     "preview.sql",
     "tg_step_library__guard.sql",
     "tg_step_library__check_marker.sql",

@@ -1,11 +1,14 @@
--- stepsync.backfill_batch(p_after, p_limit): one batch of the backfill (docs/contract.md §5.6, §9.4).
--- Called by stepsync.backfill (the install's SQL), `stepsync install` and `stepsync resync --all`.
-CREATE OR REPLACE FUNCTION stepsync.backfill_batch(p_after uuid, p_limit integer DEFAULT 200)
+-- stepsync.backfill_batch(p_after, p_limit, p_through): one batch of the backfill (docs/contract.md
+-- §5.6, §9.4). Called by the install (backfill.gexec.sql: one call per range of flow ids, each in its
+-- own transaction), `stepsync install` and `stepsync resync --all` (batch after batch, keyset).
+CREATE OR REPLACE FUNCTION stepsync.backfill_batch(p_after uuid, p_limit integer DEFAULT 200,
+                                                   p_through uuid DEFAULT NULL)
 RETURNS TABLE (last_tree_id uuid, flows integer, written integer, skipped integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $function$
--- Brings the next p_limit flows after p_after (in id order; null: from the start) that need it to
+-- Brings the next p_limit flows (null: all) after p_after (in id order; null: from the start) and
+-- up to p_through (null: to the end) that need it to
 -- what their rows call for, with stepsync.sync_tree: listed flows are synced, deactivated or
 -- archived flows that still have active entries are retired. Drafts are left alone (the library
 -- keeps their last published content).
@@ -18,7 +21,8 @@ AS $function$
 --
 -- Returns the last flow id it looked at (pass it as p_after for the next batch; null when there
 -- was nothing left), how many flows it looked at, library rows written or retired, and flows
--- skipped. One batch is one short transaction of the caller: commit between batches.
+-- skipped, and says the same in a NOTICE. One batch is one short transaction of the caller:
+-- commit between batches.
 DECLARE
     v_tree record;
     v_message text;
@@ -31,6 +35,7 @@ BEGIN
         SELECT t.id, t.name
           FROM public.trees AS t
          WHERE t.id > COALESCE(p_after, '00000000-0000-0000-0000-000000000000'::uuid)
+           AND (p_through IS NULL OR t.id <= p_through)
            AND ((t.status = 'published' AND t.is_active)
                 OR ((NOT t.is_active OR t.status = 'archived')
                     AND EXISTS (SELECT FROM public.step_library AS s
@@ -49,11 +54,15 @@ BEGIN
         flows := flows + 1;
         last_tree_id := v_tree.id;
     END LOOP;
+    IF flows > 0 THEN
+        RAISE NOTICE 'stepsync backfill: % flows brought in step (% library rows written or retired), % skipped',
+            flows - skipped, written, skipped;
+    END IF;
     RETURN NEXT;
 END;
 $function$;
 
-COMMENT ON FUNCTION stepsync.backfill_batch(uuid, integer) IS
-    'Syncs or retires the next p_limit flows after p_after that need it (one backfill batch); returns the last id, flows, rows written, flows skipped.';
+COMMENT ON FUNCTION stepsync.backfill_batch(uuid, integer, uuid) IS
+    'Syncs or retires the next p_limit flows after p_after (up to p_through) that need it: one backfill batch. Returns the last id, flows, rows written, flows skipped.';
 
-REVOKE ALL ON FUNCTION stepsync.backfill_batch(uuid, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stepsync.backfill_batch(uuid, integer, uuid) FROM PUBLIC;

@@ -53,6 +53,7 @@ DROP TRIGGER IF EXISTS t05_guard_delete ON public.step_library;
 DROP TRIGGER IF EXISTS t05_guard_update ON public.step_library;
 DROP TRIGGER IF EXISTS t05_guard_insert ON public.step_library;
 DROP TRIGGER IF EXISTS t04_check_marker ON public.step_library;
-DROP VIEW IF EXISTS public.step_library_entries;
 DROP INDEX IF EXISTS public.step_library_search_idx;
+-- The functions and the row type go with the schema; nothing outside it depends on them (checked above).
 DROP SCHEMA IF EXISTS stepsync CASCADE;
+DROP VIEW IF EXISTS public.step_library_entries;
