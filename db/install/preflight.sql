@@ -173,6 +173,14 @@ problems (object, message) AS (
      WHERE pg_catalog.to_regnamespace('stepsync') IS NULL
        AND NOT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
     UNION ALL
+    SELECT 'schema public',
+           'the tables'' owner ' || pg_catalog.pg_get_userbyid(o.library_owner) || ' may not create the view'
+           || ' public.step_library_entries there: GRANT CREATE ON SCHEMA public TO '
+           || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o.library_owner))
+      FROM owners AS o
+     WHERE o.library_owner IS NOT NULL AND pg_catalog.to_regclass('public.step_library_entries') IS NULL
+       AND NOT pg_catalog.has_schema_privilege(o.library_owner, 'public', 'CREATE')
+    UNION ALL
     -- names stepsync needs, taken by something that is not stepsync's
     SELECT 'schema stepsync',
            'already exists and is not stepsync''s: rename it (ALTER SCHEMA stepsync RENAME TO ...)'

@@ -14,9 +14,11 @@ SELECT q.statement
                SELECT FROM pg_catalog.pg_index AS i
                 WHERE i.indrelid = 'public.step_library'::pg_catalog.regclass
                   AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
-                  AND i.indkey::int2[] = ARRAY(
-                      SELECT a.attnum FROM pg_catalog.unnest(ARRAY['source_tree_id', 'source_node_id']) AS k(name)
-                        JOIN pg_catalog.pg_attribute AS a
-                          ON a.attrelid = 'public.step_library'::pg_catalog.regclass AND a.attname = k.name))
+                  -- the same two columns, in either order (indkey's subscripts start at 0)
+                  AND ARRAY(SELECT k FROM pg_catalog.unnest(i.indkey::int2[]) AS k ORDER BY k) = ARRAY(
+                      SELECT a.attnum FROM pg_catalog.pg_attribute AS a
+                       WHERE a.attrelid = 'public.step_library'::pg_catalog.regclass
+                         AND a.attname IN ('source_tree_id', 'source_node_id')
+                       ORDER BY a.attnum))
        ) AS q
  ORDER BY q.ord

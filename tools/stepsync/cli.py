@@ -59,9 +59,62 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 @cli.command()
 @pass_ctx
 def migrate(ctx: Context) -> None:
-    """Migrate the database to the newest revision (alembic upgrade head)."""
+    """The standalone path: create the four tables when the database has none, then install (demo, tests)."""
     database.migrate(ctx.url)
     click.echo(f"migrated {database.redact(ctx.url)} to head")
+
+
+@cli.command()
+@click.option("--no-backfill", is_flag=True,
+              help="Do not sync the flows listed now (on a large database: then `stepsync resync --all`).")
+@pass_ctx
+def install(ctx: Context, no_backfill: bool) -> None:
+    """Install stepsync into the application's existing tables, or upgrade it (checks first, changes nothing on a problem)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from stepsync import install as installer
+
+    def say(line: str) -> None:
+        click.echo(f"stepsync: {line}", err=True)
+
+    with Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
+                  TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), transient=True,
+                  console=None) as bar:
+        task = bar.add_task("backfill", total=None, rows=0)
+        try:
+            line = installer.install(
+                ctx.url, run_backfill=not no_backfill, say=say, warn=say,
+                progress=lambda done, total, rows: bar.update(task, completed=done, total=total, rows=rows))
+        except installer.PreflightFailed as failed:
+            bar.stop()
+            installer.print_problems(failed.problems)
+            raise StepsyncError(f"{len(failed.problems)} problem(s) found; nothing was changed") from None
+        except KeyboardInterrupt:
+            bar.stop()
+            raise StepsyncError("interrupted: every finished backfill batch is committed;"
+                                " run `stepsync resync --all` to finish the backfill") from None
+    click.echo(line)
+
+
+@cli.command()
+@click.option("--drop-columns", is_flag=True,
+              help="Also delete the synced rows and drop every column, key and index stepsync added.")
+@pass_ctx
+def uninstall(ctx: Context, drop_columns: bool) -> None:
+    """Remove stepsync (schema, triggers, view, search index, version table); the application's tables and rows stay."""
+    from stepsync import install as installer
+
+    click.echo(installer.uninstall(ctx.url, drop_columns=drop_columns,
+                                   say=lambda line: click.echo(f"stepsync: {line}", err=True)))
+
+
+@cli.command("sql")
+@click.option("--no-backfill", is_flag=True, help="Leave the backfill out of the script.")
+def sql_command(no_backfill: bool) -> None:
+    """Print the install as a psql script (for a database without stepsync), without connecting anywhere."""
+    from stepsync import install as installer
+
+    click.echo(installer.sql(run_backfill=not no_backfill), nl=False)
 
 
 @cli.command()
@@ -97,85 +150,120 @@ def demo(ctx: Context) -> None:
 
 
 @cli.command()
-@click.argument("tree_id")
+@click.argument("tree_id", type=click.UUID)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @pass_ctx
-def preview(ctx: Context, tree_id: str) -> None:
+def preview(ctx: Context, tree_id, as_json: bool) -> None:
     """Show the entries a publish of TREE_ID would write now (nothing is written)."""
-    from rich.console import Console
-    from rich.table import Table
+    from stepsync import output
 
-    with ctx.connect() as conn:
-        rows = conn.execute("SELECT * FROM stepsync.preview(%s::uuid)", (tree_id,)).fetchall()
-    table = Table(header_style="bold", caption=f"{len(rows)} entries")
-    for column in ("node", "title", "type", "visibility", "section", "commands"):
-        table.add_column(column)
-    for node, title, step_type, content, visibility in rows:
-        table.add_row(node, title, step_type, visibility, content.get("group_label") or "",
-                      str(len(content["commands"])))
-    Console().print(table)
+    with ctx.connect(autocommit=True) as conn:
+        output.preview(conn, tree_id, as_json)
 
 
 @cli.command()
-@click.argument("tree_id", required=False)
-@click.option("--all", "all_flows", is_flag=True, help="Resync every flow.")
-@click.option("--batch", default=100, show_default=True, help="Flows per transaction.")
+@click.argument("tree_id", required=False, type=click.UUID)
+@click.option("--all", "all_flows", is_flag=True, help="Resync every flow that can need it (listed, or retired with active entries).")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(min=1), help="Flows per transaction.")
+@click.option("--after", type=click.UUID, default=None, help="With --all: start after this flow id (resume an interrupted run).")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON document.")
 @pass_ctx
-def resync(ctx: Context, tree_id: str | None, all_flows: bool, batch: int) -> None:
-    """Bring the library of TREE_ID (or --all flows) to what the flows say, with a progress bar."""
-    from rich.progress import Progress
+def resync(ctx: Context, tree_id, all_flows: bool, batch: int, after, as_json: bool) -> None:
+    """Bring the library of TREE_ID (or --all flows) to what the flows say, in batches, with a progress bar.
 
-    from stepsync.resync import resync as run_resync
+    Each batch is its own transaction. Ctrl-C stops after the batch in progress commits (twice: rolls it
+    back at once); running the command again is safe and finishes the work.
+    """
+    from stepsync.resync import command
 
     if bool(tree_id) == all_flows:
         raise click.UsageError("give either a TREE_ID or --all")
-    with ctx.connect() as conn:
-        if all_flows:
-            ids = [r[0] for r in conn.execute("SELECT id FROM public.trees ORDER BY id")]
-        else:
-            ids = [r[0] for r in conn.execute("SELECT id FROM public.trees WHERE id = %s::uuid", (tree_id,))]
-            if not ids:
-                raise StepsyncError(f"no flow with id {tree_id}")
-    with Progress(transient=True) as progress:
-        task = progress.add_task("resync", total=len(ids))
-        written = run_resync(ctx.url, ids, batch=batch,
-                             progress=lambda done, total: progress.update(task, completed=done))
-    click.echo(f"resynced {len(ids)} flows: {written} library rows written or retired")
+    if after is not None and not all_flows:
+        raise click.UsageError("--after goes with --all")
+    sys.exit(command(ctx.url, tree_id, all_flows, batch, after, as_json))
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 @pass_ctx
-def check(ctx: Context) -> None:
+def check(ctx: Context, as_json: bool) -> None:
     """List every flow that would fail the publish checks, and any library inconsistency. Changes nothing."""
-    from rich.console import Console
-    from rich.table import Table
+    from stepsync import output
 
-    with ctx.connect() as conn:
-        problems = conn.execute(
-            "SELECT t.id, t.name, t.status, n.problem, n.problem_path FROM public.trees t"
-            " CROSS JOIN LATERAL stepsync._nodes(t.id, t.tree_type, t.tree_structure, t.is_public, false) n"
-            " WHERE n.problem IS NOT NULL ORDER BY t.name, t.id, n.ord").fetchall()
-        differences = conn.execute("SELECT * FROM stepsync.check_library()").fetchall()
-    console = Console()
-    first = {}
-    for tree, name, status, problem, path in problems:
-        first.setdefault(tree, (name, status, problem, path))
-    if first:
-        table = Table(title="flows that would fail the publish checks", header_style="bold")
-        for column in ("flow", "name", "status", "first problem", "JSON path"):
-            table.add_column(column)
-        for tree, (name, status, problem, path) in first.items():
-            table.add_row(str(tree), name, status, problem, path or "")
-        console.print(table)
-    if differences:
-        table = Table(title="library differences (stepsync.check_library)", header_style="bold")
-        for column in ("difference", "flow", "node"):
-            table.add_column(column)
-        for difference, tree, node, _ in differences:
-            table.add_row(difference, str(tree), node or "")
-        console.print(table)
-    click.echo(f"{len(first)} flows fail the publish checks; {len(differences)} library differences")
-    if first or differences:
-        sys.exit(1)
+    with ctx.connect(autocommit=True) as conn:
+        sys.exit(output.check(conn, as_json))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Show the installed revision, the flows, the library, the last sync and who owns the tables."""
+    from stepsync import output
+    from stepsync import status as status_module
+
+    with ctx.connect(autocommit=True) as conn:
+        report = status_module.collect(conn)
+    if as_json:
+        output.emit_json(report)
+    else:
+        status_module.render(report)
+
+
+@cli.command()
+@click.option("--exact", is_flag=True,
+              help="Compare definitions by applying the packaged SQL in a rolled-back transaction (needs the owner's rights; takes brief locks).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of lines.")
+@pass_ctx
+def doctor(ctx: Context, exact: bool, as_json: bool) -> None:
+    """Check the installation: triggers, definitions, owners, revision, replication, library, flows. Exit 1 on findings."""
+    from stepsync import doctor as doctor_module
+    from stepsync import output
+
+    with ctx.connect(autocommit=True) as conn:
+        if exact:
+            with ctx.connect(autocommit=True) as exact_conn:
+                report = doctor_module.run(conn, exact_conn)
+        else:
+            report = doctor_module.run(conn)
+    if as_json:
+        output.emit_json(report)
+    else:
+        doctor_module.render(report)
+    sys.exit(1 if report["findings"] else 0)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--as", "user_id", required=True, type=click.UUID, metavar="USER_ID",
+              help="Search as this user (what they may see: public, their team's, their own).")
+@click.option("--type", "step_type", type=click.Choice(["action", "solution"]), default=None, help="Only this step type.")
+@click.option("--section", default=None, help="Only steps under this section (group label), exactly.")
+@click.option("--flow", type=click.UUID, default=None, help="Only steps synced from this flow.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many results.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@pass_ctx
+def search(ctx: Context, query: str, user_id, step_type, section, flow, limit: int, as_json: bool) -> None:
+    """Search the library as a user sees it (stepsync.search_steps), best match first."""
+    from stepsync import output
+
+    with ctx.connect(autocommit=True) as conn:
+        output.search(conn, query, user_id, step_type, section, flow, limit, as_json)
+
+
+@cli.command()
+@click.option("--enable-always", "action", flag_value="always",
+              help="Subscriber that receives only trees: the sync triggers fire for replicated writes (ENABLE ALWAYS).")
+@click.option("--reset", "action", flag_value="reset",
+              help="Back to the default: the triggers fire for local writes only (primary, or a subscriber that receives step_library too).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@pass_ctx
+def replica(ctx: Context, action: str | None, as_json: bool) -> None:
+    """Show or switch how stepsync's triggers fire under logical replication (see docs/replication.md)."""
+    from stepsync import replica as replica_module
+
+    with ctx.connect(autocommit=True) as conn:
+        sys.exit(replica_module.command(conn, action, as_json))
 
 
 @cli.command()
@@ -216,34 +304,21 @@ def bench(click_ctx: click.Context, rounds: int, quick: bool, output: Path | Non
 
 
 def main() -> None:
-    """Console-script entry point: run the CLI, turning known errors into one line."""
+    """Console-script entry point: run the CLI; every error is one line on stderr, never a traceback.
+
+    Exit status (SPEC §7): 0 done, 1 an error (or findings, for check and doctor), 2 a usage error,
+    130 interrupted. STEPSYNC_DEBUG=1 shows the traceback of an unexpected error.
+    """
+    from stepsync.output import exit_for
+
     try:
         cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except StepsyncError as exc:
-        click.echo(f"stepsync: error: {exc}", err=True)
-        sys.exit(1)
-    except psycopg.Error as exc:
-        message = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
-        where = f" [{exc.sqlstate}]" if exc.sqlstate else ""
-        click.echo(f"stepsync: database error{where}: {message}", err=True)
-        sys.exit(1)
     except SystemExit:
         raise
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-        import sqlalchemy.exc
-
-        if isinstance(exc, sqlalchemy.exc.SQLAlchemyError) and getattr(exc, "orig", None) is not None:
-            orig = exc.orig
-            message = (getattr(getattr(orig, "diag", None), "message_primary", None) or str(orig)).strip()
-            click.echo(f"stepsync: database error: {message.splitlines()[0]}", err=True)
-            sys.exit(1)
-        raise
+    except BaseException as exc:  # the last line of defence against tracebacks
+        if os.environ.get("STEPSYNC_DEBUG") and not isinstance(exc, (click.ClickException, click.exceptions.Abort)):
+            raise
+        sys.exit(exit_for(exc))
 
 
 if __name__ == "__main__":
