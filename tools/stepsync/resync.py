@@ -1,28 +1,331 @@
-"""Resync: stepsync.sync_tree over many flows, in batches that never lock all of trees.
+"""Resync: stepsync.sync_tree over many flows, in batches, for databases of any size.
 
-Each batch is one transaction that syncs up to BATCH flows (sync_tree locks
-each flow row it syncs, FOR NO KEY UPDATE), so writers elsewhere in trees are
-never blocked by the whole run, and a failure loses at most one batch.
+* Batched: each batch is one short transaction over up to BATCH flows, taken in
+  id order (keyset pagination, so the ids are never all loaded at once). It
+  locks its flows first, in id order (FOR NO KEY UPDATE, as a publish does), so
+  a concurrent publish of one of them waits for the batch and is never lost;
+  writers elsewhere in trees are never blocked by the run. Never one giant
+  transaction: a failure or an interruption loses at most the batch in
+  progress.
+* Safe to re-run: sync_tree writes nothing for a flow already in step, so a
+  second run changes nothing; `--after ID` skips the flows an interrupted run
+  finished.
+* Interruptible: the caller's `stop()` is asked between batches (the command
+  line sets it on the first Ctrl-C); a KeyboardInterrupt inside a batch (the
+  second Ctrl-C) cancels the statement and rolls that batch back. Either way
+  the result says how far it got.
+* It says what it changed: per flow, entries inserted, updated (rewritten or
+  revived) and retired, counted inside each batch's transaction: inserted is
+  the growth of the flow's entry count (its row is locked, so only this batch
+  writes its entries), retired the entries this transaction made inactive
+  (their xmin is its xid), updated the rest of what sync_tree reports.
+* A flow whose structure fails the publish checks (only possible while the
+  triggers were off) makes its batch fail with 23514; that batch is then redone
+  one flow a transaction, and the failing flows are skipped and reported.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from stepsync import database
+import psycopg
+
+RETRIES = 3   # a batch that deadlocks or times out on a lock is retried this many times
 
 
-def resync(url: str, tree_ids: Sequence, batch: int = 100,
-           progress: Callable[[int, int], None] | None = None) -> int:
-    """sync_tree every flow of TREE_IDS; returns the library rows written or retired."""
-    written = 0
-    with database.connect(url, autocommit=True) as conn:
-        for start in range(0, len(tree_ids), batch):
-            chunk = list(tree_ids[start:start + batch])
+@dataclass
+class FlowChange:
+    tree_id: Any
+    name: str
+    inserted: int
+    updated: int
+    retired: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tree_id": self.tree_id, "name": self.name, "inserted": self.inserted, "updated": self.updated,
+                "retired": self.retired}
+
+
+@dataclass
+class Result:
+    total: int
+    done: int = 0
+    written: int = 0
+    inserted: int = 0
+    updated: int = 0
+    retired: int = 0
+    batches: int = 0
+    last_tree_id: Any = None
+    changed: list[FlowChange] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    rolled_back: bool = False   # an interruption cancelled a batch in progress
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"flows": self.total, "done": self.done, "written": self.written, "inserted": self.inserted,
+                "updated": self.updated, "retired": self.retired, "batches": self.batches,
+                "last_tree_id": self.last_tree_id, "changed": [c.as_json() for c in self.changed],
+                "skipped": self.skipped, "interrupted": self.interrupted, "seconds": round(self.elapsed, 3)}
+
+
+class ResyncStopped(Exception):
+    """A database error stopped the run; `result` says how far it got."""
+
+    def __init__(self, result: Result, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.result = result
+        self.error = error
+
+
+# --all looks at the flows that can need work, as stepsync.backfill_batch does: listed flows, and
+# deactivated or archived ones that still have active entries (drafts keep their last publish, §5.4).
+_NEEDS_WORK = ("((t.status = 'published' AND t.is_active)"
+               " OR ((NOT t.is_active OR t.status = 'archived')"
+               "     AND EXISTS (SELECT FROM public.step_library AS s"
+               "                  WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
+_LOCK_ALL = ("SELECT t.id, t.name FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
+             f" AND {_NEEDS_WORK} ORDER BY t.id LIMIT %(batch)s FOR NO KEY UPDATE OF t")
+_LOCK_IDS = "SELECT t.id, t.name FROM public.trees AS t WHERE t.id = ANY (%(ids)s::uuid[]) ORDER BY t.id FOR NO KEY UPDATE"
+_COUNT = ("SELECT s.source_tree_id, count(*) FROM public.step_library AS s"
+          " WHERE s.source_tree_id = ANY (%s::uuid[]) GROUP BY 1")
+_SYNC = ("SELECT t.id, stepsync.sync_tree(t.id) FROM unnest(%s::uuid[]) WITH ORDINALITY AS t (id, i) ORDER BY t.i")
+_AFTER = ("SELECT s.source_tree_id, count(*),"
+          "       count(*) FILTER (WHERE NOT s.is_active AND s.xmin = pg_catalog.pg_current_xact_id_if_assigned()::xid)"
+          "  FROM public.step_library AS s WHERE s.source_tree_id = ANY (%s::uuid[]) GROUP BY 1")
+
+
+def count_flows(conn: psycopg.Connection, tree_ids: Sequence | None, after: Any = None) -> int:
+    if tree_ids is not None:
+        return len(tree_ids)
+    return conn.execute("SELECT count(*) FROM public.trees AS t WHERE (%s::uuid IS NULL OR t.id > %s::uuid)"
+                        f" AND {_NEEDS_WORK}", (after, after)).fetchone()[0]
+
+
+def _sync_locked(conn: psycopg.Connection, flows: list[tuple], result: Result) -> None:
+    """Inside a transaction that holds FLOWS' row locks: sync them and count what changed."""
+    ids = [tree for tree, _ in flows]
+    before = dict(conn.execute(_COUNT, (ids,)).fetchall())
+    written = dict(conn.execute(_SYNC, (ids,)).fetchall())
+    after = {tree: (total, retired) for tree, total, retired in conn.execute(_AFTER, (ids,)).fetchall()}
+    changes = []
+    for tree, name in flows:
+        n = written.get(tree) or 0
+        if not n:
+            continue
+        total, retired = after.get(tree, (0, 0))
+        inserted = max(total - before.get(tree, 0), 0)
+        updated = max(n - inserted - retired, 0)
+        changes.append(FlowChange(tree, name, inserted, updated, retired))
+    return changes
+
+
+def _one_batch(conn: psycopg.Connection, lock_sql: str, params: dict, result: Result) -> list[tuple] | None:
+    """Lock and sync one batch in one transaction; returns the batch's flows (empty when none are left)."""
+    for attempt in range(RETRIES + 1):
+        try:
             with conn.transaction():
-                written += conn.execute(
-                    "SELECT COALESCE(sum(stepsync.sync_tree(t.id)), 0)"
-                    " FROM unnest(%s::uuid[]) WITH ORDINALITY AS t (id, i)", (chunk,)).fetchone()[0]
+                flows = conn.execute(lock_sql, params).fetchall()
+                if not flows:
+                    return []
+                changes = _sync_locked(conn, flows, result)
+            _account(result, flows, changes)
+            return flows
+        except psycopg.errors.CheckViolation:
+            return None   # redo flow by flow
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
+                psycopg.errors.SerializationFailure):
+            if attempt == RETRIES:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return []
+
+
+def _account(result: Result, flows: list[tuple], changes: list[FlowChange]) -> None:
+    result.done += len(flows)
+    result.batches += 1
+    result.last_tree_id = flows[-1][0]
+    for c in changes:
+        result.inserted += c.inserted
+        result.updated += c.updated
+        result.retired += c.retired
+        result.written += c.inserted + c.updated + c.retired
+        result.changed.append(c)
+
+
+def _flow_by_flow(conn: psycopg.Connection, lock_sql: str, params: dict, result: Result) -> list[tuple]:
+    """The batch that failed the publish checks, one flow a transaction; failing flows are skipped."""
+    with conn.transaction():
+        flows = conn.execute(lock_sql.replace(" FOR NO KEY UPDATE OF t", "").replace(" FOR NO KEY UPDATE", ""),
+                             params).fetchall()
+    for tree, name in flows:
+        try:
+            with conn.transaction():
+                locked = conn.execute(_LOCK_IDS, {"ids": [tree]}).fetchall()
+                changes = _sync_locked(conn, locked, result) if locked else []
+            _account(result, locked or [(tree, name)], changes)
+        except psycopg.errors.CheckViolation as exc:
+            result.skipped.append({"tree_id": tree, "name": name, "message": exc.diag.message_primary or str(exc)})
+            result.done += 1
+            result.last_tree_id = tree
+    return flows
+
+
+def run(conn: psycopg.Connection, tree_ids: Sequence | None = None, batch: int = 100, after: Any = None,
+        progress: Callable[[Result], None] | None = None, stop: Callable[[], bool] | None = None,
+        total: int | None = None) -> Result:
+    """sync_tree every flow (TREE_IDS, or all flows after AFTER in id order), BATCH flows a transaction.
+
+    CONN must be in autocommit mode. Raises ResyncStopped on a database error.
+    """
+    result = Result(total=total if total is not None else count_flows(conn, tree_ids, after))
+    pending = sorted(set(tree_ids), key=str) if tree_ids is not None else None
+    try:
+        while not (stop and stop()):
+            if pending is not None:
+                if not pending:
+                    break
+                chunk, pending = pending[:batch], pending[batch:]
+                lock_sql, params = _LOCK_IDS, {"ids": chunk}
+            else:
+                lock_sql, params = _LOCK_ALL, {"after": result.last_tree_id or after, "batch": batch}
+            try:
+                flows = _one_batch(conn, lock_sql, params, result)
+                if flows is None:
+                    flows = _flow_by_flow(conn, lock_sql, params, result)
+            except psycopg.Error as exc:
+                raise ResyncStopped(result, exc) from None
             if progress is not None:
-                progress(start + len(chunk), len(tree_ids))
-    return written
+                progress(result)
+            if not flows and pending is None:
+                break
+        else:
+            result.interrupted = True
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.rolled_back = True
+    result.total = max(result.total, result.done)
+    return result
+
+
+def summary(result: Result, limit: int = 20) -> list[str]:
+    """What the run did, as lines for stdout."""
+    lines = []
+    if result.interrupted:
+        lines.append(f"interrupted after {result.done} of {result.total} flows:"
+                     f" {result.written} library rows written or retired")
+    else:
+        lines.append(f"resynced {result.done} flows: {result.written} library rows written or retired")
+    if result.changed:
+        lines.append(f"changed {len(result.changed)} flows: {result.inserted} entries inserted,"
+                     f" {result.updated} updated, {result.retired} retired")
+        for c in result.changed[:limit]:
+            lines.append(f"  {c.tree_id}  {c.name}: {c.inserted} inserted, {c.updated} updated, {c.retired} retired")
+        if len(result.changed) > limit:
+            lines.append(f"  ... and {len(result.changed) - limit} more flows")
+    if result.skipped:
+        lines.append(f"skipped {len(result.skipped)} flows that fail the publish checks"
+                     " (fix their structure, then run resync again; `stepsync check` lists the problems):")
+        for s in result.skipped[:limit]:
+            lines.append(f"  {s['tree_id']}  {s['name']}: {s['message']}")
+        if len(result.skipped) > limit:
+            lines.append(f"  ... and {len(result.skipped) - limit} more flows")
+    return lines
+
+
+def interruption_lines(result: Result, all_flows: bool) -> list[str]:
+    """What to tell a user whose run stopped early (stderr)."""
+    lines = []
+    if result.rolled_back:
+        lines.append("stepsync: the batch in progress was rolled back; every batch before it is committed")
+    else:
+        lines.append("stepsync: stopped after the batch in progress committed")
+    if result.done < result.total:
+        resume = f" (or add --after {result.last_tree_id} to skip the flows already done)" \
+            if all_flows and result.last_tree_id else ""
+        lines.append(f"stepsync: {result.done} of {result.total} flows done; run the same command again to finish:"
+                     f" flows already in step are not written again{resume}")
+    return lines
+
+
+def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_json: bool) -> int:
+    """`stepsync resync`: the run with a progress bar on stderr and Ctrl-C handling; returns the exit status.
+
+    The first Ctrl-C (SIGINT) stops after the batch in progress commits; a second one cancels that batch.
+    """
+    import signal
+
+    import click
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from stepsync import database
+    from stepsync.database import StepsyncError
+    from stepsync.output import console, database_error_line, emit_json
+
+    stopping = {"asked": False}
+
+    def on_sigint(signum, frame):
+        if stopping["asked"]:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        stopping["asked"] = True
+        click.echo("stepsync: stopping after the batch in progress commits (Ctrl-C again to roll it back now)",
+                   err=True)
+
+    with database.connect(url, autocommit=True, application_name="stepsync resync") as conn:
+        ids = None
+        if not all_flows:
+            row = conn.execute("SELECT id FROM public.trees WHERE id = %s", (tree_id,)).fetchone()
+            if row is None:
+                raise StepsyncError(f"no flow with id {tree_id}: check the id against public.trees")
+            ids = [row[0]]
+        total = count_flows(conn, ids, after)
+        columns = (TextColumn("resync"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
+                   TextColumn("{task.fields[flows_rate]} flows/s"), TextColumn("{task.fields[entries_rate]} entries/s"),
+                   TimeElapsedColumn())
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            with Progress(*columns, console=console(stderr=True), transient=False) as bar:
+                task = bar.add_task("resync", total=total, flows_rate="0", entries_rate="0")
+
+                def progress(result: Result) -> None:
+                    bar.update(task, completed=result.done, total=max(total, result.done),
+                               flows_rate=f"{result.done / result.elapsed:,.0f}",
+                               entries_rate=f"{result.written / result.elapsed:,.0f}")
+
+                try:
+                    result = run(conn, ids, batch=batch, after=after, progress=progress,
+                                 stop=lambda: stopping["asked"], total=total)
+                except ResyncStopped as stopped:
+                    for line in summary(stopped.result):
+                        click.echo(line)
+                    click.echo(database_error_line(stopped.error), err=True)
+                    click.echo(f"stepsync: stopped after {stopped.result.done} of {stopped.result.total} flows"
+                               " (every finished batch is committed): fix the error, then run the same command"
+                               " again", err=True)
+                    return 1
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    if as_json:
+        emit_json(result.as_json())
+    else:
+        for line in summary(result):
+            click.echo(line)
+    if result.interrupted:
+        for line in interruption_lines(result, all_flows):
+            click.echo(line, err=True)
+        return 130
+    return 1 if result.skipped else 0

@@ -1,0 +1,836 @@
+"""`stepsync doctor`: checks a live installation; one finding per problem, each naming the object and the fix.
+
+Checks, in order (a check that cannot run, for lack of a privilege say, is a
+finding of its own):
+
+* installed: schema stepsync and a recorded revision;
+* revision: the installed revision is the package's newest;
+* triggers: every trigger stepsync owns exists and fires (not DISABLEd by a
+  bulk load that never re-enabled it; consistently ENABLE or, on a
+  subscriber set up by `stepsync replica --enable-always`, ENABLE ALWAYS);
+* definitions: every function, trigger and view of the packaged SQL
+  (db/functions/*.sql, stepsync.paths.FUNCTIONS_DIR) is installed as the file
+  defines it, and schema stepsync holds no function the files do not define;
+* ownership: the tables the sync writes and the sync's SECURITY DEFINER
+  functions have one owner (the marker check and the guards rely on it);
+* replication: a subscription that replicates trees without step_library
+  needs the sync triggers ENABLE ALWAYS, one that replicates both needs them
+  not to be;
+* library: the differences stepsync.check_library() finds (counted, the first few);
+* flows: flows whose structure would fail the publish checks (counted).
+
+How definitions are compared. By default doctor is read-only (its session is
+read-only, it takes no lock and writes nothing, so any role that can read the
+catalog may run it, on a hot standby too). It parses each packaged file and
+compares, for a function: the body text byte for byte (pg_proc.prosrc is the
+text between the dollar quotes exactly as it was written), the arguments and
+result type (type names resolved by the server, so `varchar` and `character
+varying` agree), the language, volatility, strictness, SECURITY DEFINER, the
+SET clauses, the comment and whether PUBLIC may execute it; for a trigger: its
+function, timing, events, UPDATE OF columns, level, comment and its WHEN
+clause (pg_get_triggerdef's and the file's, compared without casts,
+parentheses, case and spacing, which the server adds or drops); for a view:
+its query (compared the same way), its options and its comments.
+`--exact` instead runs every packaged file inside a transaction that is rolled
+back and compares pg_get_functiondef, pg_get_triggerdef and pg_get_viewdef
+before and after (the drift gate's method, tests/test_drift.py): exact, but it
+needs the owner's rights and takes brief locks on trees, step_library and the
+view (lock_timeout 2 s), so it is not for a busy primary at peak time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+LIBRARY_FIRST = 5   # differences and flows shown in a finding
+
+
+@dataclass
+class Finding:
+    check: str
+    object: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.check, "object": self.object, "message": self.message, **self.details}
+
+
+# --- reading the packaged SQL ----------------------------------------------------------------
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a SQL file (comments kept inside, trailing semicolons dropped)."""
+    statements, start, i, n = [], 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif c == "'":
+            j = i + 1
+            while j < n:
+                if text[j] == "'" and text.startswith("''", j):
+                    j += 2
+                elif text[j] == "'":
+                    break
+                else:
+                    j += 1
+            i = j + 1
+        elif c == '"':
+            j = text.find('"', i + 1)
+            i = n if j < 0 else j + 1
+        elif c == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$", text[i:])):
+            tag = m.group(0)
+            j = text.find(tag, i + len(tag))
+            i = n if j < 0 else j + len(tag)
+        elif c == ";":
+            statements.append(text[start:i])
+            start = i = i + 1
+        else:
+            i += 1
+    statements.append(text[start:])
+    return [s for s in (strip_comments(s).strip() and s.strip() for s in statements) if s]
+
+
+def strip_comments(sql: str) -> str:
+    """SQL with -- and /* */ comments removed (outside string literals and dollar quotes)."""
+    out, i, n = [], 0, len(sql)
+    while i < n:
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif sql[i] == "'":
+            j = i + 1
+            while j < n and not (sql[j] == "'" and not sql.startswith("''", j)):
+                j += 2 if sql.startswith("''", j) else 1
+            out.append(sql[i:j + 1])
+            i = j + 1
+        elif sql[i] == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$", sql[i:])):
+            tag = m.group(0)
+            j = sql.find(tag, i + len(tag))
+            j = n if j < 0 else j + len(tag)
+            out.append(sql[i:j])
+            i = j
+        else:
+            out.append(sql[i])
+            i += 1
+    return "".join(out)
+
+
+def string_literal(sql: str) -> str | None:
+    """The value of the SQL string literal(s) SQL ends with ('a''b' -> a'b; adjacent literals on new lines join)."""
+    parts = re.findall(r"'((?:[^']|'')*)'", sql)
+    if not parts:
+        return None
+    return "".join(p.replace("''", "'") for p in parts)
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """TEXT split at SEP outside parentheses and quotes."""
+    parts, depth, start, quote = [], 0, 0, None
+    for i, c in enumerate(text):
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _matching_paren(text: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ValueError("unbalanced parentheses")
+
+
+@dataclass
+class PackagedFunction:
+    file: str
+    name: str                    # without schema
+    args: list[tuple[str, str, bool]]   # (name, type as written, has default)
+    returns: str                 # as written
+    language: str
+    volatility: str              # i, s or v
+    strict: bool
+    security_definer: bool
+    parallel: str                # s, r or u
+    config: list[str]            # name=value, as pg_proc.proconfig holds them
+    body: str
+    procedure: bool = False
+    comment: str | None = None
+    public_execute: bool = True
+
+
+@dataclass
+class PackagedTrigger:
+    file: str
+    name: str
+    table: str                   # without schema
+    timing: str                  # BEFORE, AFTER, INSTEAD OF
+    events: list[str]            # INSERT, UPDATE, DELETE, TRUNCATE
+    columns: list[str]           # UPDATE OF columns
+    row: bool
+    when: str | None
+    function: str                # schema.name
+    comment: str | None = None
+
+
+@dataclass
+class PackagedView:
+    file: str
+    name: str                    # schema.name
+    options: list[str]
+    query: str
+    comment: str | None = None
+    column_comments: dict[str, str] = field(default_factory=dict)
+
+
+def _set_value(value: str) -> str:
+    items = []
+    for item in split_top(value):
+        item = item.strip()
+        if len(item) >= 2 and item[0] == item[-1] == "'":
+            item = item[1:-1].replace("''", "'")
+        items.append(item)
+    return ", ".join(items)
+
+
+def parse_function(file: str, statement: str) -> PackagedFunction:
+    m = re.search(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$", statement)
+    if m is None:
+        raise ValueError(f"{file}: no dollar-quoted body")
+    tag = m.group(0)
+    end = statement.find(tag, m.end())
+    body = statement[m.end():end]
+    head = strip_comments(statement[:m.start()])
+    name_m = re.match(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\s+(?:stepsync\.)?(\w+)\s*\(", head,
+                      re.IGNORECASE)
+    if name_m is None:
+        raise ValueError(f"{file}: cannot read the function's name")
+    close = _matching_paren(head, name_m.end() - 1)
+    args = []
+    for arg in split_top(head[name_m.end():close]):
+        has_default = bool(re.search(r"\s(DEFAULT\s|=)", arg, re.IGNORECASE))
+        arg = re.split(r"\s+DEFAULT\s+|\s*=\s*", arg, maxsplit=1, flags=re.IGNORECASE)[0].strip()
+        arg = re.sub(r"^(IN|VARIADIC)\s+", "", arg, flags=re.IGNORECASE)
+        argname, _, argtype = arg.partition(" ")
+        args.append((argname, argtype.strip(), has_default))
+    rest = head[close + 1:]
+    # trailer after the body: LANGUAGE may come after AS $$...$$ as well
+    rest += " " + strip_comments(statement[end + len(tag):])
+    ret = re.search(r"\bRETURNS\s+(TABLE\s*\(.*?\)(?=\s*(?:LANGUAGE|IMMUTABLE|STABLE|VOLATILE|STRICT|SECURITY|SET|"
+                    r"PARALLEL|COST|ROWS|CALLED|RETURNS\s+NULL|AS|$))|SETOF\s+\S+|\S+)", rest, re.IGNORECASE | re.DOTALL)
+    returns = ret.group(1) if ret else ""
+    flags = rest[ret.end():] if ret else rest
+    language = re.search(r"\bLANGUAGE\s+(\w+)", flags, re.IGNORECASE)
+    volatility = re.search(r"\b(IMMUTABLE|STABLE|VOLATILE)\b", flags, re.IGNORECASE)
+    parallel = re.search(r"\bPARALLEL\s+(SAFE|RESTRICTED|UNSAFE)\b", flags, re.IGNORECASE)
+    config = [f"{k.lower()}={_set_value(v)}" for k, v in
+              re.findall(r"\bSET\s+(\w+)\s*(?:=|\bTO\b)\s*(.+?)\s*$", flags, re.IGNORECASE | re.MULTILINE)]
+    return PackagedFunction(
+        file=file, name=name_m.group(2), procedure=name_m.group(1).upper() == "PROCEDURE", args=args, returns=returns.strip(),
+        language=(language.group(1).lower() if language else "sql"),
+        volatility=(volatility.group(1)[0].lower() if volatility else "v"),
+        strict=bool(re.search(r"\bSTRICT\b|\bRETURNS\s+NULL\s+ON\s+NULL\s+INPUT\b", flags, re.IGNORECASE)),
+        security_definer=bool(re.search(r"\bSECURITY\s+DEFINER\b", flags, re.IGNORECASE)),
+        parallel=(parallel.group(1)[0].lower() if parallel else "u"),
+        config=config, body=body)
+
+
+def parse_trigger(file: str, statement: str) -> PackagedTrigger:
+    sql = " ".join(strip_comments(statement).split())
+    m = re.match(r"CREATE (?:OR REPLACE )?TRIGGER (\w+) (BEFORE|AFTER|INSTEAD OF) (.+?) ON (?:public\.)?(\w+) "
+                 r"(?:FOR (?:EACH )?(ROW|STATEMENT) )?(?:WHEN \((.*)\) )?EXECUTE (?:FUNCTION|PROCEDURE) "
+                 r"([\w.]+)\s*\(", sql, re.IGNORECASE)
+    if m is None:
+        raise ValueError(f"{file}: cannot read the trigger")
+    events, columns = [], []
+    for event in re.split(r"\s+OR\s+", m.group(3), flags=re.IGNORECASE):
+        word, _, cols = event.partition(" OF ")
+        events.append(word.strip().upper())
+        columns += [c.strip() for c in cols.split(",") if c.strip()]
+    return PackagedTrigger(file=file, name=m.group(1), table=m.group(4), timing=m.group(2).upper(), events=events,
+                           columns=columns, row=(m.group(5) or "STATEMENT").upper() == "ROW", when=m.group(6),
+                           function=m.group(7))
+
+
+def parse_view(file: str, statement: str) -> PackagedView:
+    sql = strip_comments(statement)
+    m = re.match(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+([\w.]+)\s*(?:WITH\s*\((.*?)\)\s*)?AS\s+(.*)$", sql,
+                 re.IGNORECASE | re.DOTALL)
+    if m is None:
+        raise ValueError(f"{file}: cannot read the view")
+    options = [re.sub(r"\s*=\s*", "=", o.strip()).lower() for o in (m.group(2) or "").split(",") if o.strip()]
+    name = m.group(1) if "." in m.group(1) else f"public.{m.group(1)}"
+    return PackagedView(file=file, name=name, options=options, query=m.group(3))
+
+
+def packaged(functions_dir: Path | None = None) -> tuple[list[PackagedFunction], list[PackagedTrigger],
+                                                         list[PackagedView]]:
+    """Every function, trigger and view the packaged SQL defines."""
+    if functions_dir is None:
+        from stepsync.paths import FUNCTIONS_DIR as functions_dir
+    functions: list[PackagedFunction] = []
+    triggers: list[PackagedTrigger] = []
+    views: list[PackagedView] = []
+    for path in sorted(Path(functions_dir).glob("*.sql")):
+        last: Any = None
+        for statement in split_statements(path.read_text(encoding="utf-8")):
+            bare = " ".join(strip_comments(statement).split())
+            upper = bare.upper()
+            if re.match(r"CREATE (OR REPLACE )?(FUNCTION|PROCEDURE)", upper):
+                last = parse_function(path.name, statement)
+                functions.append(last)
+            elif re.match(r"CREATE (OR REPLACE )?TRIGGER", upper):
+                last = parse_trigger(path.name, statement)
+                triggers.append(last)
+            elif re.match(r"CREATE (OR REPLACE )?VIEW", upper):
+                last = parse_view(path.name, statement)
+                views.append(last)
+            elif upper.startswith("COMMENT ON COLUMN") and isinstance(last, PackagedView):
+                column = re.match(r"COMMENT ON COLUMN [\w.]+\.(\w+) IS", bare, re.IGNORECASE)
+                if column:
+                    last.column_comments[column.group(1)] = string_literal(bare) or ""
+            elif upper.startswith("COMMENT ON") and last is not None:
+                last.comment = string_literal(bare.split(" IS ", 1)[1]) if " IS " in bare else None
+            elif re.match(r"REVOKE ALL (PRIVILEGES )?ON (FUNCTION|PROCEDURE) .* FROM PUBLIC", upper) and \
+                    isinstance(last, PackagedFunction):
+                last.public_execute = False
+            elif re.match(r"GRANT (ALL|EXECUTE).* ON (FUNCTION|PROCEDURE) .* TO PUBLIC", upper) and \
+                    isinstance(last, PackagedFunction):
+                last.public_execute = True
+    return functions, triggers, views
+
+
+def normalize_expression(sql: str | None) -> str:
+    """An expression or query without what the server adds or drops: casts, parentheses, case, spaces, `AS`."""
+    if sql is None:
+        return ""
+    text = strip_comments(sql).lower().replace("pg_catalog.", "")
+    text = re.sub(r"::\s*\"?[a-z_][a-z0-9_]*\"?(\s+varying|\s+with(out)?\s+time\s+zone|\s+precision)?(\[\])*",
+                  "", text)
+    text = re.sub(r"\bas\b", " ", text)
+    text = re.sub(r"[()\s;]", "", text)
+    return text
+
+
+# --- comparing with the catalog (read-only) --------------------------------------------------
+
+_FUNCTIONS_SQL = """
+SELECT p.oid, p.proname, p.oid::regprocedure::text,
+       pg_catalog.pg_get_function_identity_arguments(p.oid), pg_catalog.pg_get_function_result(p.oid),
+       l.lanname, p.provolatile::text, p.proisstrict, p.prosecdef, p.proparallel::text,
+       coalesce(p.proconfig, '{}'), p.prosrc, pg_catalog.obj_description(p.oid, 'pg_proc'),
+       EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) AS a
+                WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'),
+       p.pronargdefaults, pg_catalog.pg_get_userbyid(p.proowner)
+  FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
+ WHERE p.pronamespace = 'stepsync'::regnamespace
+ ORDER BY p.proname, p.oid
+"""
+
+
+def _resolve_types(conn: psycopg.Connection, names: set[str]) -> dict[str, str | None]:
+    """Type names as written -> as the server prints them (None when unknown)."""
+    resolved = {}
+    for name in sorted(names):
+        resolved[name] = conn.execute("SELECT to_regtype(%s)::text", (name,)).fetchone()[0]
+    return resolved
+
+
+def _expected_signature(fn: PackagedFunction, types: dict[str, str | None]) -> tuple[str, str | None]:
+    identity = ", ".join(f"{n} {types.get(t) or t}" for n, t, _ in fn.args)
+    if fn.procedure:
+        return identity, None
+    returns = fn.returns
+    table = re.match(r"TABLE\s*\((.*)\)\s*$", returns, re.IGNORECASE | re.DOTALL)
+    if table:
+        cols = []
+        for col in split_top(table.group(1)):
+            cname, _, ctype = " ".join(col.split()).partition(" ")
+            cols.append(f"{cname} {types.get(ctype) or ctype}")
+        result = f"TABLE({', '.join(cols)})"
+    elif returns.upper().startswith("SETOF "):
+        t = returns[6:].strip()
+        result = f"SETOF {types.get(t) or t}"
+    else:
+        result = types.get(returns) or returns
+    return identity, result
+
+
+def _type_names(fn: PackagedFunction) -> set[str]:
+    names = {t for _, t, _ in fn.args}
+    if fn.procedure:
+        return names
+    table = re.match(r"TABLE\s*\((.*)\)\s*$", fn.returns, re.IGNORECASE | re.DOTALL)
+    if table:
+        names |= {" ".join(c.split()).partition(" ")[2] for c in split_top(table.group(1))}
+    elif fn.returns.upper().startswith("SETOF "):
+        names.add(fn.returns[6:].strip())
+    else:
+        names.add(fn.returns)
+    return names
+
+
+def compare_functions(conn: psycopg.Connection, functions: list[PackagedFunction]) -> list[Finding]:
+    rows = conn.execute(_FUNCTIONS_SQL).fetchall()
+    installed: dict[str, list[tuple]] = {}
+    for row in rows:
+        installed.setdefault(row[1], []).append(row)
+    types = _resolve_types(conn, set().union(*(_type_names(f) for f in functions)) if functions else set())
+    findings = []
+    for fn in functions:
+        identity, result = _expected_signature(fn, types)
+        candidates = installed.pop(fn.name, [])
+        match = next((r for r in candidates if r[3] == identity), None)
+        for other in candidates:
+            if other is not match:
+                findings.append(Finding("definitions", other[2],
+                                        f"function {other[2]} is not in the packaged SQL ({fn.file} defines"
+                                        f" stepsync.{fn.name}({identity})): drop it, or run `stepsync install`",
+                                        {"file": fn.file}))
+        label = f"stepsync.{fn.name}({', '.join(types.get(t) or t for _, t, _ in fn.args)})"
+        if match is None:
+            findings.append(Finding("definitions", label,
+                                    f"function {label} is missing: re-create it from the packaged SQL"
+                                    f" ({fn.file}), or run `stepsync install`", {"file": fn.file}))
+            continue
+        (_, _, sig, _, got_result, language, volatility, strict, secdef, parallel, config, body, comment,
+         public_x, ndefaults, _) = match
+        differences = []
+        if body != fn.body:
+            differences.append("body")
+        if got_result != result:
+            differences.append(f"result ({got_result}, the file says {result})")
+        if language != fn.language:
+            differences.append(f"language ({language})")
+        if volatility != fn.volatility:
+            differences.append("volatility")
+        if bool(strict) != fn.strict:
+            differences.append("strictness")
+        if bool(secdef) != fn.security_definer:
+            differences.append("SECURITY DEFINER" if fn.security_definer else "SECURITY INVOKER")
+        if parallel != fn.parallel:
+            differences.append("PARALLEL")
+        if list(config) != fn.config:
+            differences.append(f"SET ({', '.join(config) or 'none'}; the file says {', '.join(fn.config) or 'none'})")
+        if (comment or None) != (fn.comment or None):
+            differences.append("comment")
+        if bool(public_x) != fn.public_execute:
+            differences.append("EXECUTE granted to PUBLIC" if public_x else "EXECUTE revoked from PUBLIC")
+        if ndefaults != sum(1 for *_, d in fn.args if d):
+            differences.append("argument defaults")
+        if differences:
+            findings.append(Finding("definitions", sig,
+                                    f"function {sig} differs from the packaged SQL ({', '.join(differences)}):"
+                                    f" re-create it from {fn.file}, or run `stepsync install`",
+                                    {"file": fn.file, "differences": differences}))
+    for name, extra in sorted(installed.items()):
+        for row in extra:
+            findings.append(Finding("definitions", row[2],
+                                    f"function {row[2]} is not in the packaged SQL: drop it if nothing uses it,"
+                                    " or install the stepsync version that defines it", {}))
+    return findings
+
+
+_TRIGGERS_SQL = """
+SELECT c.relname, t.tgname, t.tgtype::int, p.oid::regproc::text,
+       coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
+                   FROM unnest(t.tgattr::int2[]) WITH ORDINALITY AS k (attnum, ord)
+                   JOIN pg_catalog.pg_attribute AS a ON a.attrelid = t.tgrelid AND a.attnum = k.attnum), '{}'),
+       pg_catalog.pg_get_triggerdef(t.oid), pg_catalog.obj_description(t.oid, 'pg_trigger')
+  FROM pg_catalog.pg_trigger AS t
+  JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+  JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+ WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal
+"""
+
+
+def _when_of(triggerdef: str) -> str | None:
+    m = re.search(r"\bWHEN \((.*)\) EXECUTE (?:FUNCTION|PROCEDURE) ", triggerdef, re.DOTALL)
+    return m.group(1) if m else None
+
+
+def compare_triggers(conn: psycopg.Connection, triggers: list[PackagedTrigger]) -> list[Finding]:
+    rows = {(r[0], r[1]): r for r in conn.execute(_TRIGGERS_SQL).fetchall()}
+    findings = []
+    for tg in triggers:
+        label = f"trigger {tg.name} on public.{tg.table}"
+        row = rows.get((tg.table, tg.name))
+        if row is None:
+            continue   # the triggers check reports missing ones
+        _, _, tgtype, function, columns, triggerdef, comment = row
+        differences = []
+        timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
+        events = [e for e, bit in (("INSERT", 4), ("DELETE", 8), ("UPDATE", 16), ("TRUNCATE", 32)) if tgtype & bit]
+        if timing != tg.timing:
+            differences.append(f"timing ({timing})")
+        if sorted(events) != sorted(tg.events):
+            differences.append(f"events ({' OR '.join(events)})")
+        if bool(tgtype & 1) != tg.row:
+            differences.append("FOR EACH ROW/STATEMENT")
+        if list(columns) != tg.columns:
+            differences.append(f"UPDATE OF columns ({', '.join(columns) or 'none'})")
+        if function.removeprefix("pg_catalog.") != tg.function and function != f"stepsync.{tg.function}":
+            differences.append(f"function ({function})")
+        if normalize_expression(_when_of(triggerdef)) != normalize_expression(tg.when):
+            differences.append("WHEN clause")
+        if (comment or None) != (tg.comment or None):
+            differences.append("comment")
+        if differences:
+            findings.append(Finding("definitions", label,
+                                    f"{label} differs from the packaged SQL ({', '.join(differences)}):"
+                                    f" re-create it from {tg.file}", {"file": tg.file, "differences": differences}))
+    return findings
+
+
+def compare_views(conn: psycopg.Connection, views: list[PackagedView]) -> list[Finding]:
+    findings = []
+    for view in views:
+        row = conn.execute(
+            "SELECT pg_catalog.pg_get_viewdef(c.oid), coalesce(c.reloptions, '{}'),"
+            "       pg_catalog.obj_description(c.oid, 'pg_class'),"
+            "       coalesce((SELECT jsonb_object_agg(a.attname, pg_catalog.col_description(c.oid, a.attnum))"
+            "                   FROM pg_catalog.pg_attribute AS a"
+            "                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+            "                    AND pg_catalog.col_description(c.oid, a.attnum) IS NOT NULL), '{}')"
+            "  FROM pg_catalog.pg_class AS c WHERE c.oid = to_regclass(%s) AND c.relkind = 'v'",
+            (view.name,)).fetchone()
+        if row is None:
+            findings.append(Finding("definitions", f"view {view.name}",
+                                    f"view {view.name} is missing: re-create it from the packaged SQL"
+                                    f" ({view.file}), or run `stepsync install`", {"file": view.file}))
+            continue
+        viewdef, options, comment, column_comments = row
+        differences = []
+        if normalize_expression(viewdef) != normalize_expression(view.query):
+            differences.append("query")
+        if sorted(o.lower() for o in options) != sorted(view.options):
+            differences.append(f"options ({', '.join(options) or 'none'})")
+        if (comment or None) != (view.comment or None):
+            differences.append("comment")
+        if dict(column_comments) != view.column_comments:
+            differences.append("column comments")
+        if differences:
+            findings.append(Finding("definitions", f"view {view.name}",
+                                    f"view {view.name} differs from the packaged SQL ({', '.join(differences)}):"
+                                    f" re-create it from {view.file}", {"file": view.file,
+                                                                        "differences": differences}))
+    return findings
+
+
+def compare_read_only(conn: psycopg.Connection) -> list[Finding]:
+    """The default definitions check: the catalog against the parsed packaged SQL, writing nothing."""
+    functions, triggers, views = packaged()
+    conn.execute("SELECT set_config('search_path', 'pg_catalog', false)")
+    return compare_functions(conn, functions) + compare_triggers(conn, triggers) + compare_views(conn, views)
+
+
+# --- comparing with the catalog (exact: apply and roll back) ----------------------------------
+
+_DEFINITIONS_SQL = """
+SELECT 'function ' || p.oid::regprocedure::text,
+       pg_catalog.pg_get_functiondef(p.oid)
+       || E'\\n-- comment: ' || coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '<none>')
+       || E'\\n-- acl: ' || coalesce(p.proacl::text, '<default>')
+  FROM pg_catalog.pg_proc AS p
+ WHERE p.pronamespace = 'stepsync'::regnamespace
+UNION ALL
+SELECT 'trigger ' || t.tgname || ' on ' || t.tgrelid::regclass::text,
+       pg_catalog.pg_get_triggerdef(t.oid)
+       || E'\\n-- comment: ' || coalesce(pg_catalog.obj_description(t.oid, 'pg_trigger'), '<none>')
+  FROM pg_catalog.pg_trigger AS t
+  JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+ WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'view ' || c.oid::regclass::text,
+       pg_catalog.pg_get_viewdef(c.oid)
+       || E'\\n-- options: ' || coalesce(c.reloptions::text, '<none>')
+       || E'\\n-- comment: ' || coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '<none>')
+       || E'\\n-- acl: ' || coalesce(c.relacl::text, '<default>')
+       || E'\\n-- columns: ' || coalesce((
+              SELECT string_agg(a.attname || '=' || coalesce(pg_catalog.col_description(c.oid, a.attnum), '<none>'),
+                                ', ' ORDER BY a.attnum)
+                FROM pg_catalog.pg_attribute AS a
+               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+  FROM pg_catalog.pg_class AS c
+ WHERE c.relkind IN ('v', 'm') AND c.relnamespace IN ('public'::regnamespace, 'stepsync'::regnamespace)
+"""
+
+
+def compare_exact(conn: psycopg.Connection) -> list[Finding]:
+    """Apply every packaged file inside a transaction that is rolled back; compare definitions before and after."""
+    from stepsync.database import StepsyncError
+    from stepsync.paths import FUNCTIONS_DIR
+
+    files = {path: path.read_text(encoding="utf-8") for path in sorted(FUNCTIONS_DIR.glob("*.sql"))}
+    views = {path: re.search(r"^CREATE (?:OR REPLACE )?VIEW (\S+)", text, re.MULTILINE) for path, text in files.items()}
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+            before = dict(conn.execute(_DEFINITIONS_SQL).fetchall())
+            for match in views.values():
+                if match and conn.execute("SELECT to_regclass(%s)", (match.group(1),)).fetchone()[0]:
+                    conn.execute(f"DROP VIEW {match.group(1)} CASCADE")
+            for path, text in sorted(files.items(), key=lambda item: views[item[0]] is None):
+                conn.execute(text)
+            after = dict(conn.execute(_DEFINITIONS_SQL).fetchall())
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise StepsyncError("doctor --exact applies the packaged SQL in a transaction it rolls back, which needs"
+                            f" the owner's rights ({exc.diag.message_primary}): run it as the tables' owner,"
+                            " or without --exact") from None
+    except psycopg.errors.LockNotAvailable:
+        raise StepsyncError("doctor --exact could not take its locks within 2 s (busy tables):"
+                            " run it again later, or without --exact") from None
+    except psycopg.errors.ReadOnlySqlTransaction:
+        raise StepsyncError("doctor --exact cannot run on a read-only server (a standby): run it without --exact"
+                            " or on the primary") from None
+    findings = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        kind, _, name = key.partition(" ")
+        if old is None:
+            message = f"{name} is missing: re-create it from the packaged SQL, or run `stepsync install`"
+        elif new is None:
+            message = f"{name} is not in the packaged SQL: drop it if nothing uses it"
+        else:
+            message = f"{name} differs from the packaged SQL: re-create it from the packaged SQL"
+        findings.append(Finding("definitions", f"{kind} {name}" if kind != "function" else name, message,
+                                {"installed": old, "packaged": new}))
+    return findings
+
+
+# --- the other checks ----------------------------------------------------------------------------
+
+def flow_problems(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every flow (drafts included) whose structure would fail the publish checks: its first problem."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (t.name, t.id) t.id, t.name, t.status, t.is_active, n.problem, n.problem_path"
+        "  FROM public.trees AS t"
+        " CROSS JOIN LATERAL stepsync._nodes(t.id, t.tree_type, t.tree_structure, t.is_public, false) AS n"
+        " WHERE n.problem IS NOT NULL ORDER BY t.name, t.id, n.ord").fetchall()
+    return [{"tree_id": tree, "name": name, "status": status, "listed": status == "published" and active,
+             "problem": problem, "path": path} for tree, name, status, active, problem, path in rows]
+
+
+def library_differences(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """check_library()'s rows but the publish-check failures (flow_problems reports those)."""
+    rows = conn.execute("SELECT difference, tree_id, source_node_id, entry FROM stepsync.check_library()").fetchall()
+    return [{"difference": d, "tree_id": t, "node_id": n, "entry": e} for d, t, n, e in rows]
+
+
+def _check_revision(conn, info) -> list[Finding]:
+    if info["head_revision"] is None or info["revision"] == info["head_revision"]:
+        return []
+    return [Finding("revision", "stepsync",
+                    f"installed revision {info['revision']} is not the package's newest ({info['head_revision']}):"
+                    " run `stepsync install` to upgrade (if the database is newer than this package,"
+                    " upgrade the stepsync package instead)",
+                    {"revision": info["revision"], "head_revision": info["head_revision"]})]
+
+
+def _check_triggers(conn) -> list[Finding]:
+    from stepsync import replica
+
+    states = replica.trigger_states(conn)
+    findings = []
+    for s in states:
+        label = f"trigger {s.trigger} on public.{s.table}"
+        if s.enabled == "missing":
+            findings.append(Finding("triggers", label, f"{label} is missing: re-create it from the packaged SQL"
+                                    f" ({s.table}__{s.trigger}.sql), then `stepsync resync --all`"))
+        elif s.enabled == "disabled":
+            findings.append(Finding("triggers", label,
+                                    f"{label} is disabled (a bulk load that never re-enabled it?):"
+                                    f" ALTER TABLE public.{s.table} ENABLE TRIGGER {s.trigger};"
+                                    " then `stepsync resync --all`"))
+        elif s.enabled == "replica":
+            findings.append(Finding("triggers", label,
+                                    f"{label} is ENABLE REPLICA (it fires for replicated writes only, not for local"
+                                    " ones): `stepsync replica --reset` (or --enable-always on a subscriber that"
+                                    " derives its own library)"))
+    live = [s for s in states if s.enabled in ("origin", "always")]
+    if replica.mode(live) == "mixed" and live:
+        always = [f"{s.trigger} on public.{s.table}" for s in live if s.enabled == "always"]
+        findings.append(Finding("triggers", "public.trees, public.step_library",
+                                f"stepsync's triggers are half switched to ENABLE ALWAYS ({', '.join(always)}):"
+                                " run `stepsync replica --enable-always` on a subscriber that derives its own"
+                                " library, `stepsync replica --reset` anywhere else"))
+    return findings
+
+
+def _check_ownership(conn) -> list[Finding]:
+    tables = dict(conn.execute(
+        "SELECT c.relname, pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class AS c"
+        " WHERE c.relnamespace = 'public'::regnamespace AND c.relname IN ('trees', 'step_library')"
+        "   AND c.relkind IN ('r', 'p')").fetchall())
+    findings = []
+    owner = tables.get("step_library")
+    if tables.get("trees") and owner and tables["trees"] != owner:
+        findings.append(Finding("ownership", "public.trees",
+                                f"public.trees is owned by {tables['trees']} but public.step_library by {owner}:"
+                                f" the sync runs as one owner: ALTER TABLE public.trees OWNER TO {owner}"
+                                " (or the other way round), then `stepsync install` as that role"))
+    if owner is None:
+        return findings
+    rows = conn.execute(
+        "SELECT p.oid::regprocedure::text, pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc AS p"
+        " WHERE p.pronamespace = 'stepsync'::regnamespace AND p.prosecdef"
+        "   AND pg_catalog.pg_get_userbyid(p.proowner) <> %s ORDER BY 1", (owner,)).fetchall()
+    for signature, function_owner in rows:
+        findings.append(Finding("ownership", signature,
+                                f"{signature} (SECURITY DEFINER, part of the sync) is owned by {function_owner} but"
+                                f" public.step_library by {owner}, so publishing fails with 42501:"
+                                f" ALTER FUNCTION {signature} OWNER TO {owner} (or `stepsync install` as {owner})"))
+    return findings
+
+
+def _check_replication(conn) -> list[Finding]:
+    from stepsync import replica
+
+    findings = []
+    states = replica.trigger_states(conn)
+    current = replica.mode(states)
+    for sub in replica.subscriptions(conn):
+        tables = set(sub["tables"])
+        if "public.trees" in tables and "public.step_library" in tables and current == "always":
+            findings.append(Finding("replication", f"subscription {sub['name']}",
+                                    f"subscription {sub['name']} replicates public.trees and public.step_library,"
+                                    " and the sync triggers are ENABLE ALWAYS: the library is written twice"
+                                    " (conflicts stop the subscription): `stepsync replica --reset`"))
+        elif "public.trees" in tables and "public.step_library" not in tables and current == "default":
+            findings.append(Finding("replication", f"subscription {sub['name']}",
+                                    f"subscription {sub['name']} replicates public.trees but not"
+                                    " public.step_library, and the sync triggers fire for local writes only: the"
+                                    " library does not follow the flows: `stepsync replica --enable-always`, then"
+                                    " `stepsync resync --all`"))
+    fk = replica.foreign_key_trigger(conn)
+    if current == "always" and fk is not None and fk["enabled"] != "always":
+        findings.append(Finding("replication", f"trigger {fk['trigger']} on public.trees",
+                                f"the sync triggers are ENABLE ALWAYS but the ON DELETE action of {fk['constraint']}"
+                                " is not: a replicated delete leaves the retired entries' source_tree_id pointing at"
+                                " the deleted flow: run `stepsync replica --enable-always` as a superuser"))
+    return findings
+
+
+def _check_library(conn) -> list[Finding]:
+    differences = [d for d in library_differences(conn) if d["difference"] in ("missing", "unexpected")]
+    if not differences:
+        return []
+    first = "; ".join(f"{d['difference']} {d['tree_id']}/{d['node_id']}" for d in differences[:LIBRARY_FIRST])
+    more = f"; and {len(differences) - LIBRARY_FIRST} more" if len(differences) > LIBRARY_FIRST else ""
+    return [Finding("library", "public.step_library",
+                    f"{len(differences)} differences between the library and the flows"
+                    f" (stepsync.check_library()): {first}{more}: run `stepsync resync --all`",
+                    {"count": len(differences),
+                     "first": [{k: d[k] for k in ("difference", "tree_id", "node_id")}
+                               for d in differences[:LIBRARY_FIRST]]})]
+
+
+def _check_flows(conn) -> list[Finding]:
+    problems = flow_problems(conn)
+    if not problems:
+        return []
+    listed = sum(1 for p in problems if p["listed"])
+    first = "; ".join(f"{p['tree_id']} ({p['name']}): {p['problem']}" for p in problems[:LIBRARY_FIRST])
+    more = f"; and {len(problems) - LIBRARY_FIRST} more" if len(problems) > LIBRARY_FIRST else ""
+    return [Finding("flows", "public.trees",
+                    f"{len(problems)} flows would fail the publish checks ({listed} of them listed): {first}{more}:"
+                    " fix their structure (`stepsync check` lists them all)",
+                    {"count": len(problems), "listed": listed,
+                     "first": [{k: p[k] for k in ("tree_id", "problem", "path")} for p in problems[:LIBRARY_FIRST]]})]
+
+
+def run(conn: psycopg.Connection, exact_conn: psycopg.Connection | None = None) -> dict[str, Any]:
+    """Every check; returns {"findings": [...], "checks": [...], "method": ...}."""
+    from stepsync.status import revision_info
+
+    conn.execute("SET default_transaction_read_only = on")
+    findings: list[Finding] = []
+    checks: list[str] = []
+
+    def attempt(name: str, what: str, fn, *args) -> None:
+        checks.append(name)
+        try:
+            findings.extend(fn(*args))
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            message = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+            findings.append(Finding(name, what, f"could not check {what}: {message} [{exc.sqlstate}]:"
+                                    " run doctor as a role that can read it (the tables' owner)"))
+
+    checks.append("installed")
+    try:
+        info = revision_info(conn)
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        message = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+        findings.append(Finding("installed", "public.stepsync_version",
+                                f"could not read the installed revision: {message} [{exc.sqlstate}]:"
+                                " run doctor as a role that can read it (the tables' owner)"))
+        info = {"revision": "unknown", "head_revision": "unknown", "install_mode": None}
+    if info["revision"] is None:
+        findings.append(Finding("installed", conn.info.dbname,
+                                f"stepsync is not installed in database {conn.info.dbname}:"
+                                " run `stepsync install` (or `stepsync migrate` for a new database)"))
+        return {"findings": [f.as_json() for f in findings], "checks": checks, "method": None, **info}
+    attempt("revision", "the revision", _check_revision, conn, info)
+    attempt("triggers", "stepsync's triggers", _check_triggers, conn)
+    method = None
+    if info["head_revision"] is None or info["revision"] == info["head_revision"]:
+        if exact_conn is not None:
+            method = "exact"
+            checks.append("definitions")
+            findings.extend(compare_exact(exact_conn))
+        else:
+            method = "read-only"
+            attempt("definitions", "the definitions", compare_read_only, conn)
+    attempt("ownership", "the owners", _check_ownership, conn)
+    attempt("replication", "the subscriptions", _check_replication, conn)
+    attempt("library", "the library", _check_library, conn)
+    attempt("flows", "the flows", _check_flows, conn)
+    return {"findings": [f.as_json() for f in findings], "checks": checks, "method": method, **info}
+
+
+def render(report: dict[str, Any]) -> None:
+    import click
+
+    for finding in report["findings"]:
+        click.echo(f"{finding['check']}: {finding['message']}")
+    checks = ", ".join(report["checks"])
+    method = f"; definitions compared {report['method']}" if report.get("method") else ""
+    if report["findings"]:
+        click.echo(f"{len(report['findings'])} findings (checked {checks}{method})")
+    else:
+        click.echo(f"no findings (checked {checks}{method})")

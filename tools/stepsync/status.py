@@ -1,0 +1,191 @@
+"""`stepsync status`: what is installed, and what the flows and the library hold.
+
+Read-only (the session is set read-only before the first query), so it also
+runs on a hot standby. The revision, the package's newest revision and the
+install mode come from stepsync.install (head_revision, installed_revision,
+install_mode).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from stepsync.database import StepsyncError
+
+STATES = ("listed", "draft", "inactive", "archived")
+KNOWN_TYPES = ("troubleshooting", "procedural", "maintenance")
+
+
+def revision_info(conn: psycopg.Connection) -> dict[str, Any]:
+    """{"revision", "head_revision", "install_mode"}: installed revision (None when not installed)."""
+    import importlib
+
+    for name in ("stepsync.install", "stepsync.history"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if all(hasattr(module, f) for f in ("head_revision", "installed_revision", "install_mode")):
+            return {"revision": module.installed_revision(conn), "head_revision": module.head_revision(),
+                    "install_mode": module.install_mode(conn)}
+    return _revision_info_fallback(conn)
+
+
+def _revision_info_fallback(conn: psycopg.Connection) -> dict[str, Any]:
+    """Before stepsync.install existed: the version table as alembic keeps it."""
+    revision = None
+    for table in ("public.stepsync_version", "public.alembic_version"):
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+            row = conn.execute(f"SELECT version_num FROM {table} LIMIT 1").fetchone()
+            revision = row[0] if row else None
+            break
+    head = None
+    try:
+        from alembic.script import ScriptDirectory
+
+        from stepsync.paths import MIGRATIONS_DIR
+
+        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    except Exception:  # noqa: BLE001 - best effort while the migrations are being reworked
+        head = None
+    installed = conn.execute("SELECT to_regnamespace('stepsync') IS NOT NULL").fetchone()[0]
+    return {"revision": revision if installed else None, "head_revision": head, "install_mode": None}
+
+
+def require_installed(conn: psycopg.Connection) -> dict[str, Any]:
+    """revision_info, or a StepsyncError when stepsync is not installed in this database."""
+    info = revision_info(conn)
+    if info["revision"] is None:
+        raise StepsyncError(f"stepsync is not installed in database {conn.info.dbname}:"
+                            " run `stepsync install` (or `stepsync migrate` for a new database)")
+    return info
+
+
+def _flows(conn: psycopg.Connection) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    rows = conn.execute(
+        "SELECT t.tree_type,"
+        "       CASE WHEN t.status = 'archived' THEN 'archived'"
+        "            WHEN NOT t.is_active THEN 'inactive'"
+        "            WHEN t.status = 'published' THEN 'listed'"
+        "            ELSE 'draft' END AS state,"
+        "       count(*)"
+        "  FROM public.trees AS t GROUP BY 1, 2").fetchall()
+    by_type: dict[str, dict[str, int]] = {
+        kind: {"total": 0, **{state: 0 for state in STATES}} for kind in KNOWN_TYPES}
+    totals = {"total": 0, **{state: 0 for state in STATES}}
+    for kind, state, count in rows:
+        counts = by_type.setdefault(kind, {"total": 0, **{s: 0 for s in STATES}})
+        counts[state] += count
+        counts["total"] += count
+        totals[state] += count
+        totals["total"] += count
+    return totals, by_type
+
+
+def _library(conn: psycopg.Connection) -> tuple[dict[str, int], Any]:
+    row = conn.execute(
+        "SELECT count(*),"
+        "       count(*) FILTER (WHERE s.is_flow_synced AND s.is_active),"
+        "       count(*) FILTER (WHERE s.is_flow_synced AND NOT s.is_active),"
+        "       count(*) FILTER (WHERE NOT s.is_flow_synced AND s.forked_from_id IS NULL),"
+        "       count(*) FILTER (WHERE s.forked_from_id IS NOT NULL),"
+        "       count(*) FILTER (WHERE s.is_flow_synced AND s.source_tree_id IS NULL),"
+        "       max(s.last_synced_at) FILTER (WHERE s.is_flow_synced)"
+        "  FROM public.step_library AS s").fetchone()
+    keys = ("total", "synced_active", "synced_retired", "hand_made", "forks", "synced_orphaned")
+    return dict(zip(keys, (int(v) for v in row[:6]))), row[6]
+
+
+def _owners(conn: psycopg.Connection) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT c.relname, pg_catalog.pg_get_userbyid(c.relowner),"
+        "       pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')"
+        "  FROM pg_catalog.pg_class AS c"
+        " WHERE c.relnamespace = 'public'::regnamespace"
+        "   AND c.relname IN ('accounts', 'users', 'trees', 'step_library') AND c.relkind IN ('r', 'p')"
+        " ORDER BY c.relname").fetchall()
+    me, superuser = conn.execute(
+        "SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
+    tables = {name: owner for name, owner, _ in rows}
+    owners = set(tables.values())
+    return {
+        "tables": tables,
+        "role": owners.pop() if len(owners) == 1 else None,
+        "connected_as": me,
+        "connected_as_owner": any(member for _, _, member in rows if member) or bool(superuser),
+        "superuser": bool(superuser),
+    }
+
+
+def collect(conn: psycopg.Connection) -> dict[str, Any]:
+    """The whole status as a JSON-ready dict (SPEC §7 shape, plus details)."""
+    from stepsync import replica
+
+    conn.execute("SET default_transaction_read_only = on")
+    info = require_installed(conn)
+    flows, by_type = _flows(conn)
+    library, last_synced_at = _library(conn)
+    owner = _owners(conn)
+    server_version, in_recovery = conn.execute(
+        "SELECT split_part(current_setting('server_version'), ' ', 1), pg_catalog.pg_is_in_recovery()").fetchone()
+    states = replica.trigger_states(conn)
+    warnings = []
+    if owner["connected_as_owner"]:
+        who = "a superuser" if owner["superuser"] else f"a member of {owner['role'] or 'the tables owner'}"
+        warnings.append(
+            f"connected as {owner['connected_as']}, {who}: an owner can bypass the read-only rule"
+            " (ALTER TABLE ... DISABLE TRIGGER); let the application connect as a role that does not own the tables")
+    trigger_mode = replica.mode(states)
+    if trigger_mode in ("missing", "disabled", "mixed"):
+        warnings.append(f"stepsync's triggers are {trigger_mode}: run `stepsync doctor`")
+    if info["head_revision"] and info["revision"] != info["head_revision"]:
+        warnings.append(f"revision {info['revision']} is not the package's newest ({info['head_revision']}):"
+                        " run `stepsync install`")
+    return {
+        "database": conn.info.dbname,
+        "server_version": server_version,
+        "in_recovery": bool(in_recovery),
+        "revision": info["revision"],
+        "head_revision": info["head_revision"],
+        "up_to_date": info["head_revision"] is not None and info["revision"] == info["head_revision"],
+        "install_mode": info["install_mode"],
+        "flows": flows,
+        "flows_by_type": by_type,
+        "library": library,
+        "last_synced_at": last_synced_at,
+        "owner": owner,
+        "triggers": trigger_mode,
+        "warnings": warnings,
+    }
+
+
+def render(status: dict[str, Any]) -> None:
+    """Print the status as text and tables."""
+    import click
+
+    from stepsync.output import cell, print_table
+
+    mode = f", installed {status['install_mode']}" if status["install_mode"] else ""
+    newest = status["head_revision"] or "unknown"
+    standby = ", a standby (read-only)" if status["in_recovery"] else ""
+    click.echo(f"stepsync revision {status['revision']} (package's newest: {newest}){mode}")
+    click.echo(f"database {status['database']} on PostgreSQL {status['server_version']}{standby}")
+    rows = [(kind, *(counts[s] for s in STATES), counts["total"]) for kind, counts in status["flows_by_type"].items()]
+    rows.append(("all", *(status["flows"][s] for s in STATES), status["flows"]["total"]))
+    right = {c: "right" for c in (*STATES, "total")}
+    print_table(("flows", *STATES, "total"), rows, justify=right)
+    lib = status["library"]
+    print_table(("library", "entries"),
+                [("synced, active", lib["synced_active"]), ("synced, retired", lib["synced_retired"]),
+                 ("hand-made", lib["hand_made"]), ("forks", lib["forks"]), ("total", lib["total"])],
+                justify={"entries": "right"})
+    click.echo(f"last sync: {cell(status['last_synced_at']) or 'never'}")
+    owner = status["owner"]
+    owners = owner["role"] or ", ".join(f"{t}: {o}" for t, o in owner["tables"].items())
+    me = owner["connected_as"] + (" (an owner)" if owner["connected_as_owner"] else " (not an owner)")
+    click.echo(f"tables owned by {owners}; connected as {me}")
+    click.echo(f"triggers: {status['triggers']}")
+    for warning in status["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
