@@ -55,5 +55,6 @@ DROP TRIGGER IF EXISTS t05_guard_insert ON public.step_library;
 DROP TRIGGER IF EXISTS t04_check_marker ON public.step_library;
 DROP INDEX IF EXISTS public.step_library_search_idx;
 -- The functions and the row type go with the schema; nothing outside it depends on them (checked above).
+SET LOCAL client_min_messages = warning;  -- not one NOTICE per function dropped
 DROP SCHEMA IF EXISTS stepsync CASCADE;
 DROP VIEW IF EXISTS public.step_library_entries;
