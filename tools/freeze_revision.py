@@ -1,0 +1,199 @@
+"""Write stepsync's frozen revisions from the sources in db/ (a developer's tool; not shipped).
+
+    python tools/freeze_revision.py status
+        which files of db/functions/ and db/install/ differ from what the
+        revisions install at head (their newest frozen copies)
+    python tools/freeze_revision.py new "what it changes"
+        a new revision db/migrations/versions/stepsync_NNNN_<slug>.py that
+        installs the changed files (frozen into db/migrations/sql/stepsync_NNNN/)
+        and whose downgrade puts back the previous copies and drops the new
+        objects; plus its SHA256SUMS
+    python tools/freeze_revision.py refresh stepsync_NNNN
+        re-copy the sources of a revision that has NOT landed yet (still being
+        written in this change) into its frozen directory, and rewrite its
+        SHA256SUMS. Never use it on a landed revision: tests/test_frozen.py
+        fails when a landed revision's frozen files change, and a database
+        that ran it would differ from one that runs the new files.
+
+Every frozen directory carries SHA256SUMS, the checksums of its files as they
+were written; tests/test_frozen.py checks them, so a landed revision cannot be
+edited by mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "db" / "functions"
+INSTALL = ROOT / "db" / "install"
+FROZEN = ROOT / "db" / "migrations" / "sql"
+VERSIONS = ROOT / "db" / "migrations" / "versions"
+SUMS = "SHA256SUMS"
+
+
+def sources() -> dict[str, Path]:
+    """File name -> current source, for every file a revision may freeze."""
+    found = {p.name: p for p in sorted(FUNCTIONS.glob("*.sql"))}
+    found.update({p.name: p for p in sorted(INSTALL.glob("*.sql"))})
+    return found
+
+
+def revisions() -> list[str]:
+    """stepsync revision ids with a frozen directory, oldest first."""
+    return sorted(p.name for p in FROZEN.glob("stepsync_*") if p.is_dir())
+
+
+def newest_copies() -> dict[str, Path]:
+    """File name -> its newest frozen copy among stepsync's revisions."""
+    copies: dict[str, Path] = {}
+    for revision in revisions():
+        for path in sorted((FROZEN / revision).glob("*.sql")):
+            copies[path.name] = path
+    return copies
+
+
+def changed() -> tuple[list[str], list[str]]:
+    """(changed files, new files) of db/functions and db/install against the newest frozen copies."""
+    copies = newest_copies()
+    edited, added = [], []
+    for name, path in sources().items():
+        if name not in copies:
+            added.append(name)
+        elif copies[name].read_bytes() != path.read_bytes():
+            edited.append(name)
+    return edited, added
+
+
+def write_sums(directory: Path) -> None:
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+             for p in sorted(directory.iterdir()) if p.is_file() and p.name != SUMS]
+    (directory / SUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def _is_trigger(name: str) -> bool:
+    return "__t" in name and not name.startswith("tg_")
+
+
+def _drop(name: str) -> str:
+    """A statement that removes the object a new file defines (downgrade)."""
+    stem = name.removesuffix(".sql")
+    if _is_trigger(name):
+        table, trigger = stem.split("__", 1)
+        return f"DROP TRIGGER IF EXISTS {trigger} ON public.{table};"
+    text = (FUNCTIONS / name).read_text(encoding="utf-8")
+    if re.search(r"^CREATE VIEW", text, re.M):
+        return f"DROP VIEW IF EXISTS public.{stem};"
+    kind = "PROCEDURE" if re.search(r"^CREATE OR REPLACE PROCEDURE", text, re.M) else "FUNCTION"
+    return f"DROP {kind} IF EXISTS stepsync.{stem};"
+
+
+TEMPLATE = '''"""{message}
+
+Installs the frozen copies in db/migrations/sql/{revision}/ (written by
+tools/freeze_revision.py from db/functions/): {files}.
+Downgrading puts back the copies of {previous} and drops what is new.
+
+Revision ID: {revision}
+Revises: {previous}
+Create Date: {today}
+"""
+
+from alembic import op
+
+from stepsync import frozen
+
+revision = "{revision}"
+down_revision = "{previous}"
+branch_labels = None
+depends_on = None
+
+FUNCTIONS = {functions!r}
+TRIGGERS = {triggers!r}
+# file -> the revision whose frozen copy the downgrade puts back
+PREVIOUS = {restore!r}
+NEW = {drops!r}
+
+
+def upgrade() -> None:
+    frozen.install(op, revision, *FUNCTIONS, *TRIGGERS)
+
+
+def downgrade() -> None:
+    frozen.transaction(op, *NEW, *(frozen.read(old, name) for name, old in PREVIOUS.items()))
+'''
+
+
+def new(message: str) -> Path:
+    edited, added = changed()
+    if not edited and not added:
+        sys.exit("nothing changed in db/functions or db/install: no revision to write")
+    install_only = [n for n in edited + added if (INSTALL / n).exists() and not (FUNCTIONS / n).exists()]
+    if install_only:
+        sys.exit(f"db/install files changed ({', '.join(install_only)}): the install itself changes; write that"
+                 " revision by hand (see stepsync_0002_install.py), then `refresh` it")
+    previous = revisions()[-1]
+    before = newest_copies()
+    number = int(previous.split("_")[1]) + 1
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]
+    revision = f"stepsync_{number:04d}"
+    directory = FROZEN / revision
+    directory.mkdir()
+    names = sorted(edited + added)
+    for name in names:
+        shutil.copyfile(FUNCTIONS / name, directory / name)
+    write_sums(directory)
+    restore = {name: before[name].parent.name for name in sorted(edited)}
+    path = VERSIONS / f"{revision}_{slug}.py"
+    path.write_text(TEMPLATE.format(
+        message=message, revision=revision, previous=previous, today=date.today().isoformat(),
+        files=", ".join(names), functions=tuple(n for n in names if not _is_trigger(n)),
+        triggers=tuple(n for n in names if _is_trigger(n)), restore=restore,
+        drops=tuple(_drop(n) for n in sorted(added))), encoding="utf-8")
+    return path
+
+
+def refresh(revision: str) -> None:
+    directory = FROZEN / revision
+    if not directory.is_dir():
+        sys.exit(f"no frozen directory {directory}")
+    available = sources()
+    for path in sorted(directory.glob("*.sql")):
+        if path.name not in available:
+            sys.exit(f"{path.name} has no source in db/functions or db/install any more: edit the revision by hand")
+        shutil.copyfile(available[path.name], path)
+    write_sums(directory)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status")
+    add = commands.add_parser("new")
+    add.add_argument("message")
+    again = commands.add_parser("refresh")
+    again.add_argument("revision")
+    args = parser.parse_args()
+    if args.command == "status":
+        edited, added = changed()
+        for name in edited:
+            print(f"changed  {name}")
+        for name in added:
+            print(f"new      {name}")
+        if not edited and not added:
+            print("db/functions and db/install match what the revisions install at head")
+    elif args.command == "new":
+        print(f"wrote {new(args.message).relative_to(ROOT)}")
+    else:
+        refresh(args.revision)
+        print(f"refreshed db/migrations/sql/{args.revision}/ and its {SUMS}")
+
+
+if __name__ == "__main__":
+    main()
