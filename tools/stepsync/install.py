@@ -32,7 +32,9 @@ from psycopg import sql as pgsql
 
 from stepsync import database, history
 from stepsync.database import StepsyncError
-from stepsync.paths import FROZEN_SQL_DIR
+from stepsync.paths import DB_DIR, FROZEN_SQL_DIR
+
+DB_INSTALL_DIR = DB_DIR / "install"
 
 head_revision = history.head_revision
 installed_revision = history.installed_revision
@@ -127,6 +129,16 @@ def _as_owner(conn: psycopg.Connection[Any]) -> Iterator[None]:
             conn.execute("RESET ROLE")
 
 
+def _reown(conn: psycopg.Connection[Any]) -> int:
+    """Give stepsync's objects to the tables' owner when the tables changed owner; how many moved."""
+    query = (DB_INSTALL_DIR / "reown.gexec.sql").read_text(encoding="utf-8")
+    statements = [row[0] for row in conn.execute(query).fetchall()]
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    return len(statements)
+
+
 def backfill(url: str, *, batch: int = 200, progress: Callable[[int, int, int], None] | None = None,
              warn: Callable[[str], None]) -> tuple[int, int, int]:
     """stepsync.backfill_batch until no flow is left, each batch its own transaction.
@@ -173,6 +185,10 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     with database.connect(url) as conn:
         current = installed_revision(conn)
         if current == head:
+            moved = _reown(conn)
+            if moved:
+                return (f"stepsync is at revision {head}; the tables changed owner since the install, so"
+                        f" {moved} of its objects were given to their owner")
             return f"stepsync is up to date (revision {head}); nothing to do"
         problems = preflight(conn)
     if problems:
