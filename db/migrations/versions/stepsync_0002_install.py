@@ -56,6 +56,7 @@ FUNCTIONS = (
     "_search_document.sql",
     "search_steps.sql",
     "check_library.sql",
+    "check_flows.sql",
 )
 
 TRIGGERS = (
