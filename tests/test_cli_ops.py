@@ -17,7 +17,6 @@ import uuid
 
 import psycopg
 import pytest
-
 from flows import Flows, header, step
 from stepsync.doctor import packaged
 
@@ -28,7 +27,8 @@ ENV["COLUMNS"] = "250"   # rich tables unwrapped, so rows can be matched whole
 def stepsync(*args: str, url: str | None, cwd=None, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stepsync.cli", "--database-url", url, *args] if url else
                           [sys.executable, "-m", "stepsync.cli", *args],
-                          cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+                          cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def as_json(result: subprocess.CompletedProcess):
@@ -162,8 +162,8 @@ DRIFT = [
     (lambda db: db.conn.execute("COMMENT ON FUNCTION stepsync.sync_tree(uuid) IS 'mine'"),
      "stepsync.sync_tree(uuid)", "comment"),
     (lambda db: db.conn.execute("ALTER FUNCTION stepsync.check_library() SET jit = on"),
-     "stepsync.check_library()", "SET (search_path=pg_catalog, pg_temp, jit=on; the file says"
-                                 " search_path=pg_catalog, pg_temp, jit=off)"),
+     "stepsync.check_library()", ("SET (search_path=pg_catalog, pg_temp, jit=on; the file says"
+                                  " search_path=pg_catalog, pg_temp, jit=off)")),
     (lambda db: db.conn.execute("ALTER FUNCTION stepsync.tg_trees__sync() SECURITY INVOKER"),
      "stepsync.tg_trees__sync()", "SECURITY DEFINER"),
     (lambda db: db.conn.execute("GRANT EXECUTE ON FUNCTION stepsync.sync_tree(uuid) TO PUBLIC"),
@@ -220,10 +220,10 @@ def test_doctor_finds_disabled_and_missing_triggers(db):
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[:2] == [
-        "triggers: trigger t31_sync_on_update on public.trees is disabled (a bulk load that never re-enabled it?):"
-        " ALTER TABLE public.trees ENABLE TRIGGER t31_sync_on_update; then `stepsync resync --all`",
-        "triggers: trigger t05_guard_delete on public.step_library is missing: re-create it from the packaged SQL"
-        " (step_library__t05_guard_delete.sql), then `stepsync resync --all`",
+        ("triggers: trigger t31_sync_on_update on public.trees is disabled (a bulk load that never re-enabled it?):"
+         " ALTER TABLE public.trees ENABLE TRIGGER t31_sync_on_update; then `stepsync resync --all`"),
+        ("triggers: trigger t05_guard_delete on public.step_library is missing: re-create it from the packaged SQL"
+         " (step_library__t05_guard_delete.sql), then `stepsync resync --all`"),
     ]
     assert lines[-1].startswith("2 findings (checked installed, revision, triggers, definitions,")
     db.conn.execute("ALTER TABLE public.trees ENABLE REPLICA TRIGGER t31_sync_on_update")
@@ -245,12 +245,12 @@ def test_doctor_finds_the_sync_owned_by_another_role(db):
             " public.step_library by postgres, so publishing fails with 42501:"
             " ALTER FUNCTION stepsync.tg_trees__sync() OWNER TO postgres (or `stepsync install` as postgres)")
     finally:
-        db.conn.execute(f"ALTER FUNCTION stepsync.tg_trees__sync() OWNER TO postgres")
+        db.conn.execute("ALTER FUNCTION stepsync.tg_trees__sync() OWNER TO postgres")
         db.conn.execute(f"DROP ROLE {role}")
 
 
 def test_doctor_finds_a_revision_behind_the_package(db):
-    revision, head = revisions(db)
+    _, head = revisions(db)
     if head is None:
         pytest.skip("the package's newest revision is not known yet (stepsync.history missing)")
     db.conn.execute("UPDATE stepsync_version SET version_num = 'stepsync_0001'")
@@ -481,7 +481,7 @@ def test_resync_ctrl_c_stops_after_the_batch_in_progress(db, flows):
 
 
 def test_resync_second_ctrl_c_rolls_the_batch_back(db, flows):
-    ids, blocker, proc = _blocked_resync(db, flows)
+    _, blocker, proc = _blocked_resync(db, flows)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)

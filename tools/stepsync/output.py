@@ -234,8 +234,8 @@ def exit_for(exc: BaseException) -> int:
     if psycopg is not None and isinstance(exc, psycopg.Error):
         click.echo(database_error_line(exc), err=True)
         return 1
-    if isinstance(exc, ImportError):
-        module = (getattr(exc, "name", None) or str(exc)).split(".")[0]
+    if isinstance(exc, ImportError) and (getattr(exc, "name", None) or "").split(".")[0] not in ("", "stepsync"):
+        module = exc.name.split(".")[0]
         package = _PIP_NAMES.get(module, module)
         click.echo(f"stepsync: error: this command needs the Python package {package}, which is not installed"
                    f" or does not import ({first_line(exc)}): pip install '{package}'"

@@ -197,6 +197,9 @@ def command(conn: psycopg.Connection, action: str | None, as_json: bool) -> int:
 
     from stepsync.output import emit_json, print_table
 
+    if not conn.execute("SELECT to_regnamespace('stepsync') IS NOT NULL").fetchone()[0]:
+        raise StepsyncError(f"stepsync is not installed in database {conn.info.dbname}:"
+                            " run `stepsync install` (or `stepsync migrate` for a new database)")
     warnings: list[str] = []
     if action is not None:
         warnings = switch(conn, always=(action == "always"))

@@ -329,3 +329,18 @@ def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_
             click.echo(line, err=True)
         return 130
     return 1 if result.skipped else 0
+
+
+def resync(url: str, tree_ids: Sequence, batch: int = 100,
+           progress: Callable[[int, int], None] | None = None) -> int:
+    """sync_tree every flow of TREE_IDS, BATCH a transaction; returns the library rows written or retired.
+
+    The library call the benchmark uses (and older callers): `run` without the per-flow report's cost
+    is not needed here, so it is `run` on its own connection.
+    """
+    from stepsync import database
+
+    with database.connect(url, autocommit=True) as conn:
+        result = run(conn, list(tree_ids), batch=batch,
+                     progress=(lambda r: progress(r.done, r.total)) if progress else None)
+    return result.written

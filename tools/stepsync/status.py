@@ -164,6 +164,7 @@ def collect(conn: psycopg.Connection) -> dict[str, Any]:
 def render(status: dict[str, Any]) -> None:
     """Print the status as text and tables."""
     import click
+    import rich.table  # noqa: F401 - a missing rich fails here, before anything is printed
 
     from stepsync.output import cell, print_table
 
