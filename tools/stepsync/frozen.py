@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stepsync.history import VERSION_TABLE
 from stepsync.paths import FROZEN_SQL_DIR
 
 log = logging.getLogger("stepsync.migrate")
@@ -123,17 +124,43 @@ class _Driver:
     """The migration connection's driver: runs SQL text with no parameters, and forwards notices."""
 
     def __init__(self, op: Any) -> None:
+        from alembic.util import CommandError
+
         bind = op.get_bind()
         self.name = bind.dialect.driver
         self.raw = bind.connection.driver_connection
+        # In an application's own alembic (its version table, not ours), stepsync's refusals become
+        # alembic's CommandError: its command line prints them as one line, not a traceback.
+        self.application = op.get_context().version_table != VERSION_TABLE
         if self.name not in ("psycopg", "psycopg2", "asyncpg"):
-            raise RuntimeError(
+            raise CommandError(  # alembic's command line prints one line, `FAILED: ...`
                 f"stepsync's migrations run on psycopg (3), psycopg2 or asyncpg, not {self.name!r}:"
-                " use a postgresql+psycopg:// URL")
+                " use a postgresql+psycopg://, postgresql+psycopg2:// or postgresql+asyncpg:// URL")
 
     def execute(self, sql: str) -> None:
+        if not self.application:
+            self._execute(sql)
+            return
+        try:
+            self._execute(sql)
+        except Exception as exc:
+            line = _refusal(exc)
+            if line is None:
+                raise
+            from alembic.util import CommandError
+
+            raise CommandError(line) from exc
+
+    def _execute(self, sql: str) -> None:
         if self.name == "psycopg":
-            self.raw.execute(sql)
+            if not self.application:  # stepsync's own env.py forwards notices from every connection
+                self.raw.execute(sql)
+                return
+            self.raw.add_notice_handler(_log_notice)
+            try:
+                self.raw.execute(sql)
+            finally:
+                self.raw.remove_notice_handler(_log_notice)
         elif self.name == "psycopg2":
             with self.raw.cursor() as cursor:
                 cursor.execute(sql)  # no parameters: `%` is left alone
@@ -163,6 +190,28 @@ class _Driver:
         from sqlalchemy.util import await_only
 
         return [row[0] for row in await_only(self.raw.fetch(sql))]
+
+
+def _log_notice(diag: Any) -> None:
+    log.warning("%s", diag.message_primary)
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """One line for a refusal raised by stepsync's own SQL (55000 or 2BP01, message `stepsync...`), else None.
+
+    The driver's error (psycopg, psycopg2 or asyncpg) gives the message, the
+    DETAIL lines (each problem the preflight found) and the HINT.
+    """
+    diag = getattr(exc, "diag", None)  # psycopg and psycopg2; asyncpg has the fields on the error
+    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    message = getattr(diag, "message_primary", None) or getattr(exc, "message", None) or ""
+    if state not in ("55000", "2BP01") or not message.startswith(("stepsync ", "stepsync:")):
+        return None
+    detail = getattr(diag, "message_detail", None) or getattr(exc, "detail", None)
+    hint = getattr(diag, "message_hint", None) or getattr(exc, "hint", None)
+    if detail:
+        message += ": " + "; ".join(line.strip() for line in detail.splitlines() if line.strip())
+    return message + (f" ({hint.rstrip('.')})" if hint else "")
 
 
 def execute(op: Any, sql: str) -> None:

@@ -42,8 +42,8 @@ def upgrade() -> None:
                   f"        COMMENT ON TABLE public.{history.VERSION_TABLE} IS {_quote(history.STANDALONE_COMMENT)};")
         adopted = (f"COMMENT ON TABLE public.{history.VERSION_TABLE} IS {_quote(history.ADOPTED_COMMENT)};")
     else:
-        create = ("RAISE EXCEPTION 'stepsync: the application''s tables accounts, users, trees and step_library'"
-                  " ' do not exist yet'\n            USING ERRCODE = 'object_not_in_prerequisite_state',"
+        create = ("RAISE EXCEPTION 'stepsync: the application''s tables accounts, users, trees and step_library"
+                  " do not exist yet'\n            USING ERRCODE = 'object_not_in_prerequisite_state',"
                   " HINT = 'Upgrade the application''s revisions that create them first (alembic upgrade"
                   " <revision>), then alembic upgrade heads.';")
         adopted = "NULL;"

@@ -76,7 +76,7 @@ def upgrade() -> None:
     frozen.execute(op, frozen.refuse_if_any(
         frozen.read(revision, "preflight.sql"),
         "stepsync cannot be installed into this database",
-        "Fix each problem listed in DETAIL (stepsync install lists them too), then run again."))
+        "Fix each problem listed (stepsync install lists them too), then run again."))
     frozen.execute(op, frozen.read(revision, "schema.sql"))
     frozen.transaction(
         op,
