@@ -399,7 +399,8 @@ def _type_names(fn: PackagedFunction) -> set[str]:
 
 
 def compare_functions(conn: psycopg.Connection, functions: list[PackagedFunction]) -> list[Finding]:
-    rows = conn.execute(_FUNCTIONS_SQL).fetchall()
+    rows = [(oid, name, signature.replace(",", ", "), *rest)
+            for oid, name, signature, *rest in conn.execute(_FUNCTIONS_SQL).fetchall()]
     installed: dict[str, list[tuple]] = {}
     for row in rows:
         installed.setdefault(row[1], []).append(row)
@@ -618,6 +619,8 @@ def compare_exact(conn: psycopg.Connection) -> list[Finding]:
         if old == new:
             continue
         kind, _, name = key.partition(" ")
+        if kind == "function":
+            name = name.replace(",", ", ")
         if old is None:
             message = f"{name} is missing: re-create it from the packaged SQL, or run `stepsync install`"
         elif new is None:
@@ -707,6 +710,7 @@ def _check_ownership(conn) -> list[Finding]:
         " WHERE p.pronamespace = 'stepsync'::regnamespace AND p.prosecdef"
         "   AND pg_catalog.pg_get_userbyid(p.proowner) <> %s ORDER BY 1", (owner,)).fetchall()
     for signature, function_owner in rows:
+        signature = signature.replace(",", ", ")
         findings.append(Finding("ownership", signature,
                                 f"{signature} (SECURITY DEFINER, part of the sync) is owned by {function_owner} but"
                                 f" public.step_library by {owner}, so publishing fails with 42501:"

@@ -34,25 +34,29 @@ ENABLED = {"O": "origin", "A": "always", "R": "replica", "D": "disabled"}
 
 
 def expected_triggers() -> dict[str, tuple[str, ...]]:
-    """table -> stepsync's trigger names on it (stepsync.owned, else the db/functions/<table>__<trigger>.sql names)."""
+    """table -> stepsync's trigger names on it: stepsync.owned's list and the packaged
+    db/functions/<table>__<trigger>.sql files (the union, should one lag behind the other)."""
+    from stepsync.paths import FUNCTIONS_DIR
+
+    found: dict[str, list[str]] = {table: [] for table in TABLES}
     try:
         from stepsync import owned
 
-        return {table: tuple(names) for table, names in owned.TRIGGERS.items()}
+        for table, names in owned.TRIGGERS.items():
+            found.setdefault(table, []).extend(names)
     except (ImportError, AttributeError):
-        from stepsync.paths import FUNCTIONS_DIR
-
-        found: dict[str, list[str]] = {}
-        for path in sorted(FUNCTIONS_DIR.glob("*__*.sql")):
-            table, _, trigger = path.stem.partition("__")
-            if table in TABLES:
-                found.setdefault(table, []).append(trigger)
-        return {table: tuple(names) for table, names in found.items()}
+        pass
+    for path in sorted(FUNCTIONS_DIR.glob("*__*.sql")):
+        table, _, trigger = path.stem.partition("__")
+        if table in TABLES:
+            found[table].append(trigger)
+    return {table: tuple(sorted(set(names))) for table, names in found.items()}
 
 
-def in_replica_set(table: str, trigger: str) -> bool:
-    """True for the triggers `--enable-always` switches: all but trees' t10_set_updated_at."""
-    return not (table == "trees" and trigger.endswith("set_updated_at"))
+def in_replica_set(table: str, trigger: str, function: str | None = None) -> bool:
+    """True for the triggers `--enable-always` switches: all of stepsync's but those on trees that only
+    keep trees.updated_at (stepsync.tg_set_updated_at): replicated flows keep the publisher's updated_at."""
+    return not (table == "trees" and "updated_at" in (function or trigger))
 
 
 @dataclass
@@ -70,13 +74,23 @@ class TriggerState:
 def trigger_states(conn: psycopg.Connection) -> list[TriggerState]:
     """The state of every trigger stepsync owns on trees and step_library."""
     rows = conn.execute(
-        "SELECT c.relname, t.tgname, t.tgenabled::text FROM pg_catalog.pg_trigger AS t"
+        "SELECT c.relname, t.tgname, t.tgenabled::text, p.proname::text,"
+        "       p.pronamespace = to_regnamespace('stepsync')::oid FROM pg_catalog.pg_trigger AS t"
         " JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid"
+        " JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid"
         " WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY (%s) AND NOT t.tgisinternal",
         (list(TABLES),)).fetchall()
-    present = {(table, name): ENABLED.get(state, state) for table, name, state in rows}
-    return [TriggerState(table, name, present.get((table, name), "missing"), in_replica_set(table, name))
-            for table, names in expected_triggers().items() for name in names]
+    present = {(table, name): (ENABLED.get(state, state), function) for table, name, state, function, _ in rows}
+    expected = expected_triggers()
+    for table, name, _, _, ours in rows:   # a trigger of ours that neither list names yet
+        if ours and name not in expected.get(table, ()):
+            expected[table] = (*expected.get(table, ()), name)
+    states = []
+    for table, names in expected.items():
+        for name in names:
+            enabled, function = present.get((table, name), ("missing", None))
+            states.append(TriggerState(table, name, enabled, in_replica_set(table, name, function)))
+    return states
 
 
 def foreign_key_trigger(conn: psycopg.Connection) -> dict | None:

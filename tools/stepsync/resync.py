@@ -296,9 +296,11 @@ def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_
         columns = (TextColumn("resync"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
                    TextColumn("{task.fields[flows_rate]} flows/s"), TextColumn("{task.fields[entries_rate]} entries/s"),
                    TimeElapsedColumn())
+        err = console(stderr=True)
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:
-            with Progress(*columns, console=console(stderr=True), transient=False) as bar:
+            # On a terminal a live bar; elsewhere (logs, cron) no bar, and the rates in one line at the end.
+            with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
                 task = bar.add_task("resync", total=total, flows_rate="0", entries_rate="0")
 
                 def progress(result: Result) -> None:
@@ -310,6 +312,8 @@ def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_
                     result = run(conn, ids, batch=batch, after=after, progress=progress,
                                  stop=lambda: stopping["asked"], total=total)
                 except ResyncStopped as stopped:
+                    if stopped.result.done == 0:
+                        raise stopped.error from None   # nothing done: the error is the whole story
                     for line in summary(stopped.result):
                         click.echo(line)
                     click.echo(database_error_line(stopped.error), err=True)
@@ -319,6 +323,9 @@ def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_
                     return 1
         finally:
             signal.signal(signal.SIGINT, previous)
+    if not err.is_terminal:
+        click.echo(f"stepsync: {result.done} flows in {result.elapsed:.1f} s: {result.done / result.elapsed:,.0f}"
+                   f" flows/s, {result.written / result.elapsed:,.0f} entries/s", err=True)
     if as_json:
         emit_json(result.as_json())
     else:
