@@ -64,9 +64,12 @@ BEGIN
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint AS c
                             WHERE c.conrelid = v_lib AND c.conname = 'step_library_is_flow_synced_not_null') THEN
             -- NOT NULL without a scan under the table lock: a CHECK validated later, then SET NOT NULL
-            -- (which trusts the validated CHECK), then the CHECK dropped (validate.gexec.sql).
+            -- (which trusts the validated CHECK; validate.gexec.sql). The CHECK stays, as the record that
+            -- the column was nullable: `stepsync uninstall --drop-columns` makes it nullable again.
             ALTER TABLE public.step_library ADD CONSTRAINT step_library_is_flow_synced_not_null
                 CHECK (is_flow_synced IS NOT NULL) NOT VALID;
+            COMMENT ON CONSTRAINT step_library_is_flow_synced_not_null ON public.step_library IS
+                'stepsync: is_flow_synced was nullable before stepsync made it NOT NULL; uninstall --drop-columns makes it nullable again.';
         END IF;
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a

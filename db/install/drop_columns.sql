@@ -4,6 +4,7 @@
 -- columns, its own keys) is left alone.
 --  * When stepsync added is_flow_synced, the synced rows are deleted first: without the column
 --    they would come back as hand-made rows (docs/contract.md §5.10). Hand-made rows and forks stay.
+--  * An adopted is_flow_synced that stepsync made NOT NULL is nullable again.
 --  * Then the constraints, indexes and columns stepsync added are dropped.
 DO $stepsync$
 DECLARE
@@ -14,6 +15,12 @@ BEGIN
                                            WHERE a.attrelid = v_lib AND a.attname = 'is_flow_synced'
                                              AND NOT a.attisdropped)) LIKE 'stepsync:%' THEN
         DELETE FROM public.step_library WHERE is_flow_synced;
+    END IF;
+    -- An adopted is_flow_synced that stepsync made NOT NULL (columns.sql) becomes nullable again.
+    IF pg_catalog.obj_description((SELECT c.oid FROM pg_catalog.pg_constraint AS c
+                                    WHERE c.conrelid = v_lib AND c.conname = 'step_library_is_flow_synced_not_null'),
+                                   'pg_constraint') LIKE 'stepsync:%' THEN
+        ALTER TABLE public.step_library ALTER COLUMN is_flow_synced DROP NOT NULL;
     END IF;
     FOR v_name IN
         SELECT c.conname FROM pg_catalog.pg_constraint AS c

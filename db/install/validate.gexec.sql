@@ -5,7 +5,7 @@
 --    retired, which step_library_synced_active_check requires;
 --  * then each constraint of step_library that stepsync added and that is not yet valid;
 --  * an adopted, nullable is_flow_synced becomes NOT NULL through its validated CHECK (no scan under
---    the table lock), and the CHECK is dropped.
+--    the table lock); the CHECK stays, as the record that `uninstall --drop-columns` undoes it.
 SELECT q.statement
   FROM (SELECT 1 AS ord, 'SELECT stepsync._retire_orphans()' AS statement
         UNION ALL
@@ -16,12 +16,11 @@ SELECT q.statement
                              'step_library_source_check', 'step_library_synced_node_check',
                              'step_library_synced_active_check', 'step_library_is_flow_synced_not_null')
         UNION ALL
-        SELECT 2 + s.n, s.statement
-          FROM (VALUES (1, 'ALTER TABLE public.step_library ALTER COLUMN is_flow_synced SET NOT NULL'),
-                       (2, 'ALTER TABLE public.step_library DROP CONSTRAINT step_library_is_flow_synced_not_null')
-               ) AS s (n, statement)
+        SELECT 3, 'ALTER TABLE public.step_library ALTER COLUMN is_flow_synced SET NOT NULL'
          WHERE EXISTS (SELECT FROM pg_catalog.pg_constraint AS c
                         WHERE c.conrelid = 'public.step_library'::pg_catalog.regclass
                           AND c.conname = 'step_library_is_flow_synced_not_null')
+           AND NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute AS a
+                     WHERE a.attrelid = 'public.step_library'::pg_catalog.regclass AND a.attname = 'is_flow_synced')
        ) AS q
  ORDER BY q.ord

@@ -239,9 +239,16 @@ def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> st
     return f"uninstalled stepsync (was at {current}); the application's tables and rows stay{kept}"
 
 
+# The same refusal as the install revision's (db/migrations/versions/stepsync_0002_install.py).
+_REFUSED = "stepsync cannot be installed into this database"
+_REFUSED_HINT = "Fix each problem listed (stepsync install lists them too), then run again."
+
+
 def sql(*, run_backfill: bool = True) -> str:
     """The install as a psql script, made without connecting anywhere (docs/contract.md §9.6)."""
     from alembic import command
+
+    from stepsync import frozen
 
     config = database.alembic_config(None, backfill=run_backfill)
     buffer = StringIO()
@@ -252,7 +259,11 @@ def sql(*, run_backfill: bool = True) -> str:
               "-- Run it as the owner of public.step_library, or as a role that may SET ROLE to it.\n"
               "-- It refuses, changing nothing, when the preflight finds a problem (see DETAIL).\n"
               "\\set ON_ERROR_STOP on\n")
-    return header + buffer.getvalue()
+    # The preflight first, before alembic's script creates and fills public.stepsync_version in a
+    # transaction of its own: the install revision runs it too, but only after that has committed.
+    preflight = ("-- The preflight (docs/contract.md §9.3): stop here, before anything is written.\n"
+                 + frozen.refuse_if_any(preflight_sql(), _REFUSED, _REFUSED_HINT))
+    return header + preflight + buffer.getvalue()
 
 
 def print_problems(problems: list[tuple[str, str]], stream: Any = sys.stderr) -> None:
