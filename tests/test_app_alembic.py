@@ -360,6 +360,25 @@ def test_upgrade_and_downgrade_with_stepsync_inside(app_db, tmp_path, driver):
     assert app.db.value("SELECT title FROM step_library WHERE id = %s", (ids["hand_made"],)) == "Hand-made step"
 
 
+def test_backfill_and_keep_columns_options(app_db, tmp_path):
+    """`-x backfill=false` installs without syncing the flows listed now; `-x keep_columns=true` removes stepsync
+    but keeps the sync columns and the synced rows (as `stepsync uninstall` without --drop-columns)."""
+    app = App(app_db, tmp_path, "psycopg")
+    app.alembic("upgrade", "030_add_tags")
+    ids = add_rows(app)
+    app.alembic("-x", "backfill=false", "upgrade", "heads")
+    assert_installed(app)
+    assert synced(app) == {}
+    with app.connect() as conn:
+        conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (ids["draft"],))
+    assert synced(app) == {"Flow draft": {"Check pressure"}}
+    app.alembic("-x", "keep_columns=true", "downgrade", "stepsync@base")
+    assert app.versions() == {"030_add_tags"}
+    assert_not_installed(app)
+    assert app.db.rows("SELECT title, is_flow_synced FROM step_library WHERE source_tree_id = %s",
+                       (ids["draft"],)) == [("Check pressure", True)]
+
+
 # --- refusals: one line, nothing changed ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("driver", DRIVERS)
