@@ -369,7 +369,8 @@ def test_check_json(db, flows):
     result = stepsync("check", "--json", url=db.url)
     assert result.returncode == 1
     report = as_json(result)
-    assert [(f["tree_id"], f["path"], f["status"]) for f in report["flows"]] == [(str(bad), "$.steps[1].title", "draft")]
+    assert [(f["tree_id"], f["path"], f["status"]) for f in report["flows"]] == [
+        (str(bad), "$.steps[1].title", "draft")]
     assert "title" in report["flows"][0]["problem"]
     assert [(d["difference"], d["tree_id"], d["node_id"]) for d in report["differences"]] == [
         ("missing", str(listed), "a"), ("unexpected", str(listed), "a"), ("unexpected", str(listed), "b")]
@@ -379,9 +380,8 @@ def test_check_json(db, flows):
 
 def _bulk(db, author, n: int, steps: int = 3, prefix: str = "Bulk") -> list[str]:
     """N listed flows written with the triggers off: the library knows nothing of them."""
-    values = ", ".join(
-        f"('{prefix} {i:05d}', 'procedural', '{json.dumps({'steps': [step(f's{j}', f'Step {j}') for j in range(steps)]})}',"
-        f" 'published', '{author}')" for i in range(n))
+    structure = json.dumps({"steps": [step(f"s{j}", f"Step {j}") for j in range(steps)]})
+    values = ", ".join(f"('{prefix} {i:05d}', 'procedural', '{structure}', 'published', '{author}')" for i in range(n))
     load_without_triggers(db, f"INSERT INTO trees (name, tree_type, tree_structure, status, author_id) VALUES {values}")
     return [str(r[0]) for r in db.rows("SELECT id FROM trees WHERE name LIKE %s ORDER BY id", (f"{prefix} %",))]
 
@@ -408,7 +408,8 @@ def test_resync_says_what_it_changed(db, flows):
     report = as_json(again)
     assert (report["flows"], report["done"], report["written"], report["changed"], report["interrupted"]) == \
         (2, 2, 0, [], False)
-    assert stepsync("resync", str(untouched), url=db.url).stdout == "resynced 1 flows: 0 library rows written or retired\n"
+    one = stepsync("resync", str(untouched), url=db.url)
+    assert one.stdout == "resynced 1 flows: 0 library rows written or retired\n"
 
 
 def test_resync_batches_are_separate_transactions(db, flows):

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import click
@@ -153,7 +154,7 @@ def demo(ctx: Context) -> None:
 @click.argument("tree_id", type=click.UUID)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @pass_ctx
-def preview(ctx: Context, tree_id, as_json: bool) -> None:
+def preview(ctx: Context, tree_id: uuid.UUID, as_json: bool) -> None:
     """Show the entries a publish of TREE_ID would write now (nothing is written)."""
     from stepsync import output
 
@@ -163,12 +164,15 @@ def preview(ctx: Context, tree_id, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("tree_id", required=False, type=click.UUID)
-@click.option("--all", "all_flows", is_flag=True, help="Resync every flow that can need it (listed, or retired with active entries).")
+@click.option("--all", "all_flows", is_flag=True,
+              help="Resync every flow that can need it (listed, or retired with active entries).")
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(min=1), help="Flows per transaction.")
-@click.option("--after", type=click.UUID, default=None, help="With --all: start after this flow id (resume an interrupted run).")
+@click.option("--after", type=click.UUID, default=None,
+              help="With --all: start after this flow id (resume an interrupted run).")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON document.")
 @pass_ctx
-def resync(ctx: Context, tree_id, all_flows: bool, batch: int, after, as_json: bool) -> None:
+def resync(ctx: Context, tree_id: uuid.UUID | None, all_flows: bool, batch: int, after: uuid.UUID | None,
+           as_json: bool) -> None:
     """Bring the library of TREE_ID (or --all flows) to what the flows say, in batches, with a progress bar.
 
     Each batch is its own transaction. Ctrl-C stops after the batch in progress commits (twice: rolls it
@@ -212,11 +216,15 @@ def status(ctx: Context, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--exact", is_flag=True,
-              help="Compare definitions by applying the packaged SQL in a rolled-back transaction (needs the owner's rights; takes brief locks).")
+              help="Compare definitions by applying the packaged SQL in a rolled-back transaction"
+                   " (needs the owner's rights; takes brief locks).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of lines.")
 @pass_ctx
 def doctor(ctx: Context, exact: bool, as_json: bool) -> None:
-    """Check the installation: triggers, definitions, owners, revision, replication, library, flows. Exit 1 on findings."""
+    """Check the installation: triggers, definitions, owners, revision, replication, library, flows.
+
+    One line per finding, naming the object and the fix; exit status 1 when there is any.
+    """
     from stepsync import doctor as doctor_module
     from stepsync import output
 
@@ -237,13 +245,15 @@ def doctor(ctx: Context, exact: bool, as_json: bool) -> None:
 @click.argument("query")
 @click.option("--as", "user_id", required=True, type=click.UUID, metavar="USER_ID",
               help="Search as this user (what they may see: public, their team's, their own).")
-@click.option("--type", "step_type", type=click.Choice(["action", "solution"]), default=None, help="Only this step type.")
+@click.option("--type", "step_type", type=click.Choice(["action", "solution"]), default=None,
+              help="Only this step type.")
 @click.option("--section", default=None, help="Only steps under this section (group label), exactly.")
 @click.option("--flow", type=click.UUID, default=None, help="Only steps synced from this flow.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @pass_ctx
-def search(ctx: Context, query: str, user_id, step_type, section, flow, limit: int, as_json: bool) -> None:
+def search(ctx: Context, query: str, user_id: uuid.UUID, step_type: str | None, section: str | None,
+           flow: uuid.UUID | None, limit: int, as_json: bool) -> None:
     """Search the library as a user sees it (stepsync.search_steps), best match first."""
     from stepsync import output
 
@@ -255,7 +265,8 @@ def search(ctx: Context, query: str, user_id, step_type, section, flow, limit: i
 @click.option("--enable-always", "action", flag_value="always",
               help="Subscriber that receives only trees: the sync triggers fire for replicated writes (ENABLE ALWAYS).")
 @click.option("--reset", "action", flag_value="reset",
-              help="Back to the default: the triggers fire for local writes only (primary, or a subscriber that receives step_library too).")
+              help="Back to the default: the triggers fire for local writes only"
+                   " (a primary, or a subscriber that receives step_library too).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @pass_ctx
 def replica(ctx: Context, action: str | None, as_json: bool) -> None:

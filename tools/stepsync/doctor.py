@@ -41,6 +41,7 @@ view (lock_timeout 2 s), so it is not for a busy primary at peak time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,8 @@ def parse_function(file: str, statement: str) -> PackagedFunction:
     # trailer after the body: LANGUAGE may come after AS $$...$$ as well
     rest += " " + strip_comments(statement[end + len(tag):])
     ret = re.search(r"\bRETURNS\s+(TABLE\s*\(.*?\)(?=\s*(?:LANGUAGE|IMMUTABLE|STABLE|VOLATILE|STRICT|SECURITY|SET|"
-                    r"PARALLEL|COST|ROWS|CALLED|RETURNS\s+NULL|AS|$))|SETOF\s+\S+|\S+)", rest, re.IGNORECASE | re.DOTALL)
+                    r"PARALLEL|COST|ROWS|CALLED|RETURNS\s+NULL|AS|$))|SETOF\s+\S+|\S+)",
+                    rest, re.IGNORECASE | re.DOTALL)
     returns = ret.group(1) if ret else ""
     flags = rest[ret.end():] if ret else rest
     language = re.search(r"\bLANGUAGE\s+(\w+)", flags, re.IGNORECASE)
@@ -253,7 +255,8 @@ def parse_function(file: str, statement: str) -> PackagedFunction:
     config = [f"{k.lower()}={_set_value(v)}" for k, v in
               re.findall(r"\bSET\s+(\w+)\s*(?:=|\bTO\b)\s*(.+?)\s*$", flags, re.IGNORECASE | re.MULTILINE)]
     return PackagedFunction(
-        file=file, name=name_m.group(2), procedure=name_m.group(1).upper() == "PROCEDURE", args=args, returns=returns.strip(),
+        file=file, name=name_m.group(2), procedure=name_m.group(1).upper() == "PROCEDURE", args=args,
+        returns=returns.strip(),
         language=(language.group(1).lower() if language else "sql"),
         volatility=(volatility.group(1)[0].lower() if volatility else "v"),
         strict=bool(re.search(r"\bSTRICT\b|\bRETURNS\s+NULL\s+ON\s+NULL\s+INPUT\b", flags, re.IGNORECASE)),
@@ -294,7 +297,9 @@ def packaged(functions_dir: Path | None = None) -> tuple[list[PackagedFunction],
                                                          list[PackagedView]]:
     """Every function, trigger and view the packaged SQL defines."""
     if functions_dir is None:
-        from stepsync.paths import FUNCTIONS_DIR as functions_dir
+        from stepsync.paths import FUNCTIONS_DIR
+
+        functions_dir = FUNCTIONS_DIR
     functions: list[PackagedFunction] = []
     triggers: list[PackagedTrigger] = []
     views: list[PackagedView] = []
@@ -356,12 +361,11 @@ SELECT p.oid, p.proname, p.oid::regprocedure::text,
 """
 
 
-def _resolve_types(conn: psycopg.Connection, names: set[str]) -> dict[str, str | None]:
+def _resolve_types(conn: psycopg.Connection[Any], names: set[str]) -> dict[str, str | None]:
     """Type names as written -> as the server prints them (None when unknown)."""
-    resolved = {}
-    for name in sorted(names):
-        resolved[name] = conn.execute("SELECT to_regtype(%s)::text", (name,)).fetchone()[0]
-    return resolved
+    from stepsync.output import scalar
+
+    return {name: scalar(conn, "SELECT to_regtype(%s)::text", (name,)) for name in sorted(names)}
 
 
 def _expected_signature(fn: PackagedFunction, types: dict[str, str | None]) -> tuple[str, str | None]:
@@ -398,10 +402,10 @@ def _type_names(fn: PackagedFunction) -> set[str]:
     return names
 
 
-def compare_functions(conn: psycopg.Connection, functions: list[PackagedFunction]) -> list[Finding]:
+def compare_functions(conn: psycopg.Connection[Any], functions: list[PackagedFunction]) -> list[Finding]:
     rows = [(oid, name, signature.replace(",", ", "), *rest)
             for oid, name, signature, *rest in conn.execute(_FUNCTIONS_SQL).fetchall()]
-    installed: dict[str, list[tuple]] = {}
+    installed: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         installed.setdefault(row[1], []).append(row)
     types = _resolve_types(conn, set().union(*(_type_names(f) for f in functions)) if functions else set())
@@ -452,7 +456,7 @@ def compare_functions(conn: psycopg.Connection, functions: list[PackagedFunction
                                     f"function {sig} differs from the packaged SQL ({', '.join(differences)}):"
                                     f" re-create it from {fn.file}, or run `stepsync install`",
                                     {"file": fn.file, "differences": differences}))
-    for name, extra in sorted(installed.items()):
+    for _, extra in sorted(installed.items()):
         for row in extra:
             findings.append(Finding("definitions", row[2],
                                     f"function {row[2]} is not in the packaged SQL: drop it if nothing uses it,"
@@ -478,7 +482,7 @@ def _when_of(triggerdef: str) -> str | None:
     return m.group(1) if m else None
 
 
-def compare_triggers(conn: psycopg.Connection, triggers: list[PackagedTrigger]) -> list[Finding]:
+def compare_triggers(conn: psycopg.Connection[Any], triggers: list[PackagedTrigger]) -> list[Finding]:
     rows = {(r[0], r[1]): r for r in conn.execute(_TRIGGERS_SQL).fetchall()}
     findings = []
     for tg in triggers:
@@ -511,7 +515,7 @@ def compare_triggers(conn: psycopg.Connection, triggers: list[PackagedTrigger]) 
     return findings
 
 
-def compare_views(conn: psycopg.Connection, views: list[PackagedView]) -> list[Finding]:
+def compare_views(conn: psycopg.Connection[Any], views: list[PackagedView]) -> list[Finding]:
     findings = []
     for view in views:
         row = conn.execute(
@@ -546,7 +550,7 @@ def compare_views(conn: psycopg.Connection, views: list[PackagedView]) -> list[F
     return findings
 
 
-def compare_read_only(conn: psycopg.Connection) -> list[Finding]:
+def compare_read_only(conn: psycopg.Connection[Any]) -> list[Finding]:
     """The default definitions check: the catalog against the parsed packaged SQL, writing nothing."""
     functions, triggers, views = packaged()
     conn.execute("SELECT set_config('search_path', 'pg_catalog', false)")
@@ -585,9 +589,10 @@ SELECT 'view ' || c.oid::regclass::text,
 """
 
 
-def compare_exact(conn: psycopg.Connection) -> list[Finding]:
+def compare_exact(conn: psycopg.Connection[Any]) -> list[Finding]:
     """Apply every packaged file inside a transaction that is rolled back; compare definitions before and after."""
     from stepsync.database import StepsyncError
+    from stepsync.output import scalar
     from stepsync.paths import FUNCTIONS_DIR
 
     files = {path: path.read_text(encoding="utf-8") for path in sorted(FUNCTIONS_DIR.glob("*.sql"))}
@@ -596,13 +601,13 @@ def compare_exact(conn: psycopg.Connection) -> list[Finding]:
         with conn.transaction(force_rollback=True):
             conn.execute("SET LOCAL lock_timeout = '2s'")
             conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
-            before = dict(conn.execute(_DEFINITIONS_SQL).fetchall())
+            before: dict[str, str] = dict(conn.execute(_DEFINITIONS_SQL).fetchall())
             for match in views.values():
-                if match and conn.execute("SELECT to_regclass(%s)", (match.group(1),)).fetchone()[0]:
+                if match and scalar(conn, "SELECT to_regclass(%s)", (match.group(1),)):
                     conn.execute(f"DROP VIEW {match.group(1)} CASCADE")
-            for path, text in sorted(files.items(), key=lambda item: views[item[0]] is None):
+            for _, text in sorted(files.items(), key=lambda item: views[item[0]] is None):
                 conn.execute(text)
-            after = dict(conn.execute(_DEFINITIONS_SQL).fetchall())
+            after: dict[str, str] = dict(conn.execute(_DEFINITIONS_SQL).fetchall())
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StepsyncError("doctor --exact applies the packaged SQL in a transaction it rolls back, which needs"
                             f" the owner's rights ({exc.diag.message_primary}): run it as the tables' owner,"
@@ -634,7 +639,7 @@ def compare_exact(conn: psycopg.Connection) -> list[Finding]:
 
 # --- the other checks ----------------------------------------------------------------------------
 
-def flow_problems(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def flow_problems(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Every flow (drafts included) whose structure would fail the publish checks: its first problem."""
     rows = conn.execute(
         "SELECT DISTINCT ON (t.name, t.id) t.id, t.name, t.status, t.is_active, n.problem, n.problem_path"
@@ -645,13 +650,13 @@ def flow_problems(conn: psycopg.Connection) -> list[dict[str, Any]]:
              "problem": problem, "path": path} for tree, name, status, active, problem, path in rows]
 
 
-def library_differences(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def library_differences(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """check_library()'s rows but the publish-check failures (flow_problems reports those)."""
     rows = conn.execute("SELECT difference, tree_id, source_node_id, entry FROM stepsync.check_library()").fetchall()
     return [{"difference": d, "tree_id": t, "node_id": n, "entry": e} for d, t, n, e in rows]
 
 
-def _check_revision(conn, info) -> list[Finding]:
+def _check_revision(conn: psycopg.Connection[Any], info: dict[str, Any]) -> list[Finding]:
     if info["head_revision"] is None or info["revision"] == info["head_revision"]:
         return []
     return [Finding("revision", "stepsync",
@@ -661,7 +666,7 @@ def _check_revision(conn, info) -> list[Finding]:
                     {"revision": info["revision"], "head_revision": info["head_revision"]})]
 
 
-def _check_triggers(conn) -> list[Finding]:
+def _check_triggers(conn: psycopg.Connection[Any]) -> list[Finding]:
     from stepsync import replica
 
     states = replica.trigger_states(conn)
@@ -691,7 +696,7 @@ def _check_triggers(conn) -> list[Finding]:
     return findings
 
 
-def _check_ownership(conn) -> list[Finding]:
+def _check_ownership(conn: psycopg.Connection[Any]) -> list[Finding]:
     tables = dict(conn.execute(
         "SELECT c.relname, pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class AS c"
         " WHERE c.relnamespace = 'public'::regnamespace AND c.relname IN ('trees', 'step_library')"
@@ -718,7 +723,7 @@ def _check_ownership(conn) -> list[Finding]:
     return findings
 
 
-def _check_replication(conn) -> list[Finding]:
+def _check_replication(conn: psycopg.Connection[Any]) -> list[Finding]:
     from stepsync import replica
 
     findings = []
@@ -746,7 +751,7 @@ def _check_replication(conn) -> list[Finding]:
     return findings
 
 
-def _check_library(conn) -> list[Finding]:
+def _check_library(conn: psycopg.Connection[Any]) -> list[Finding]:
     differences = [d for d in library_differences(conn) if d["difference"] in ("missing", "unexpected")]
     if not differences:
         return []
@@ -760,7 +765,7 @@ def _check_library(conn) -> list[Finding]:
                                for d in differences[:LIBRARY_FIRST]]})]
 
 
-def _check_flows(conn) -> list[Finding]:
+def _check_flows(conn: psycopg.Connection[Any]) -> list[Finding]:
     problems = flow_problems(conn)
     if not problems:
         return []
@@ -774,7 +779,7 @@ def _check_flows(conn) -> list[Finding]:
                      "first": [{k: p[k] for k in ("tree_id", "problem", "path")} for p in problems[:LIBRARY_FIRST]]})]
 
 
-def run(conn: psycopg.Connection, exact_conn: psycopg.Connection | None = None) -> dict[str, Any]:
+def run(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
     """Every check; returns {"findings": [...], "checks": [...], "method": ...}."""
     from stepsync.status import revision_info
 
@@ -782,7 +787,7 @@ def run(conn: psycopg.Connection, exact_conn: psycopg.Connection | None = None) 
     findings: list[Finding] = []
     checks: list[str] = []
 
-    def attempt(name: str, what: str, fn, *args) -> None:
+    def attempt(name: str, what: str, fn: Callable[..., list[Finding]], *args: Any) -> None:
         checks.append(name)
         try:
             findings.extend(fn(*args))

@@ -17,7 +17,11 @@ import json
 import sys
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+if TYPE_CHECKING:
+    import psycopg
+    from rich.console import Console
 
 import click
 
@@ -33,7 +37,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= 0:
+            return int(value)
+        return float(value)
     return value
 
 
@@ -42,7 +49,13 @@ def emit_json(document: Any) -> None:
     click.echo(json.dumps(jsonable(document), indent=2, ensure_ascii=False))
 
 
-def console(stderr: bool = False):
+def scalar(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
+    """The first column of the first row SQL returns (None when it returns no row)."""
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def console(stderr: bool = False) -> Console:
     """A rich Console on stdout (or stderr) that never wraps JSON-like ids when the output is not a terminal."""
     from rich.console import Console
 
@@ -67,7 +80,8 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 
     table = Table(title=title, caption=caption, header_style="bold")
     for column in columns:
-        table.add_column(column, justify=(justify or {}).get(column, "left"), overflow="fold")
+        align = cast(Literal["left", "right"], (justify or {}).get(column, "left"))
+        table.add_column(column, justify=align, overflow="fold")
     for row in rows:
         table.add_row(*(cell(v) for v in row))
     console().print(table)
@@ -108,7 +122,7 @@ def hint_for_connect(message: str) -> str | None:
     return None
 
 
-def database_error_line(exc) -> str:
+def database_error_line(exc: Any) -> str:
     """One line for a psycopg error: `stepsync: database error [SQLSTATE]: message (what to do)`."""
     diag = getattr(exc, "diag", None)
     message = ((getattr(diag, "message_primary", None) or str(exc)).strip().splitlines() or ["database error"])[0]
@@ -140,7 +154,7 @@ def fail(message: str, code: int = 1) -> None:
 
 # --- the table commands: preview, check, search --------------------------------------------
 
-def preview(conn, tree_id, as_json: bool) -> None:
+def preview(conn: psycopg.Connection[Any], tree_id: Any, as_json: bool) -> None:
     """`stepsync preview TREE_ID [--json]`: the entries a publish would write now."""
     rows = conn.execute("SELECT source_node_id, title, step_type, content, visibility"
                         " FROM stepsync.preview(%s::uuid)", (tree_id,)).fetchall()
@@ -154,7 +168,7 @@ def preview(conn, tree_id, as_json: bool) -> None:
                 caption=f"{len(rows)} entries")
 
 
-def check(conn, as_json: bool) -> int:
+def check(conn: psycopg.Connection[Any], as_json: bool) -> int:
     """`stepsync check [--json]`: flows failing the publish checks and library differences; the exit status."""
     from stepsync.doctor import flow_problems, library_differences
 
@@ -180,13 +194,13 @@ SEARCH_KEYS = ("id", "title", "step_type", "visibility", "rank", "complete", "us
                "forked_from_id", "content")
 
 
-def search(conn, query: str, user_id, step_type: str | None, section: str | None, flow, limit: int,
-           as_json: bool) -> None:
+def search(conn: psycopg.Connection[Any], query: str, user_id: Any, step_type: str | None, section: str | None,
+           flow: Any, limit: int, as_json: bool) -> None:
     """`stepsync search QUERY --as USER_ID [...]`: stepsync.search_steps as a table or JSON."""
     cur = conn.execute("SELECT * FROM stepsync.search_steps(%s::uuid, %s, %s, %s, %s::uuid, %s)",
                        (user_id, query, step_type, section, flow, limit))
-    names = [c.name for c in cur.description]
-    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    names = [c.name for c in cur.description or ()]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     if as_json:
         emit_json([{key: row.get(key) for key in SEARCH_KEYS} for row in rows])
         return
@@ -227,15 +241,13 @@ def exit_for(exc: BaseException) -> int:
     if isinstance(exc, StepsyncError):
         click.echo(error_line(str(exc)), err=True)
         return 1
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        psycopg = None
-    if psycopg is not None and isinstance(exc, psycopg.Error):
+    import psycopg
+
+    if isinstance(exc, psycopg.Error):
         click.echo(database_error_line(exc), err=True)
         return 1
-    if isinstance(exc, ImportError) and (getattr(exc, "name", None) or "").split(".")[0] not in ("", "stepsync"):
-        module = exc.name.split(".")[0]
+    if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] not in ("", "stepsync"):
+        module = (exc.name or "").split(".")[0]
         package = _PIP_NAMES.get(module, module)
         click.echo(f"stepsync: error: this command needs the Python package {package}, which is not installed"
                    f" or does not import ({first_line(exc)}): pip install '{package}'"
@@ -245,13 +257,11 @@ def exit_for(exc: BaseException) -> int:
     if alembic_error is not None:
         click.echo(alembic_error, err=True)
         return 1
-    try:
-        import sqlalchemy.exc
-    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
-        sqlalchemy = None
-    if sqlalchemy is not None and isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
         orig = getattr(exc, "orig", None)
-        if orig is not None and psycopg is not None and isinstance(orig, psycopg.Error):
+        if orig is not None and isinstance(orig, psycopg.Error):
             click.echo(database_error_line(orig), err=True)
         else:
             click.echo(f"stepsync: database error: {first_line(orig or exc)}", err=True)

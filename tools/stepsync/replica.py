@@ -24,10 +24,12 @@ work (docs/replication.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
 from stepsync.database import StepsyncError
+from stepsync.output import scalar
 
 TABLES = ("trees", "step_library")
 ENABLED = {"O": "origin", "A": "always", "R": "replica", "D": "disabled"}
@@ -66,12 +68,12 @@ class TriggerState:
     enabled: str          # origin, always, replica, disabled or missing
     replica_set: bool     # switched by --enable-always
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"table": f"public.{self.table}", "trigger": self.trigger, "enabled": self.enabled,
                 "replica_set": self.replica_set}
 
 
-def trigger_states(conn: psycopg.Connection) -> list[TriggerState]:
+def trigger_states(conn: psycopg.Connection[Any]) -> list[TriggerState]:
     """The state of every trigger stepsync owns on trees and step_library."""
     rows = conn.execute(
         "SELECT c.relname, t.tgname, t.tgenabled::text, p.proname::text,"
@@ -89,11 +91,11 @@ def trigger_states(conn: psycopg.Connection) -> list[TriggerState]:
     for table, names in expected.items():
         for name in names:
             enabled, function = present.get((table, name), ("missing", None))
-            states.append(TriggerState(table, name, enabled, in_replica_set(table, name, function)))
+            states.append(TriggerState(table, name, enabled or "missing", in_replica_set(table, name, function)))
     return states
 
 
-def foreign_key_trigger(conn: psycopg.Connection) -> dict | None:
+def foreign_key_trigger(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     """The internal ON DELETE action trigger on trees of step_library's foreign key to it, or None."""
     row = conn.execute(
         "SELECT t.tgname, t.tgenabled::text, con.conname FROM pg_catalog.pg_trigger AS t"
@@ -107,7 +109,7 @@ def foreign_key_trigger(conn: psycopg.Connection) -> dict | None:
     return {"table": "public.trees", "trigger": row[0], "enabled": ENABLED.get(row[1], row[1]), "constraint": row[2]}
 
 
-def subscriptions(conn: psycopg.Connection) -> list[dict]:
+def subscriptions(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Subscriptions of this database and which of trees and step_library each one replicates here."""
     try:
         with conn.transaction():
@@ -145,7 +147,7 @@ def mode(states: list[TriggerState]) -> str:
     return "mixed"
 
 
-def report(conn: psycopg.Connection) -> dict:
+def report(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """Everything `stepsync replica` shows."""
     states = trigger_states(conn)
     return {
@@ -156,12 +158,11 @@ def report(conn: psycopg.Connection) -> dict:
     }
 
 
-def _is_superuser(conn: psycopg.Connection) -> bool:
-    return bool(conn.execute(
-        "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()[0])
+def _is_superuser(conn: psycopg.Connection[Any]) -> bool:
+    return bool(scalar(conn, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user"))
 
 
-def switch(conn: psycopg.Connection, always: bool) -> list[str]:
+def switch(conn: psycopg.Connection[Any], always: bool) -> list[str]:
     """ENABLE ALWAYS (always=True) or plain ENABLE the replica set of triggers, in one short transaction.
 
     Returns warnings (one line each) for what could not be done. Raises
@@ -205,13 +206,13 @@ def switch(conn: psycopg.Connection, always: bool) -> list[str]:
     return warnings
 
 
-def command(conn: psycopg.Connection, action: str | None, as_json: bool) -> int:
+def command(conn: psycopg.Connection[Any], action: str | None, as_json: bool) -> int:
     """`stepsync replica [--enable-always | --reset] [--json]`; returns the exit status."""
     import click
 
     from stepsync.output import emit_json, print_table
 
-    if not conn.execute("SELECT to_regnamespace('stepsync') IS NOT NULL").fetchone()[0]:
+    if not scalar(conn, "SELECT to_regnamespace('stepsync') IS NOT NULL"):
         raise StepsyncError(f"stepsync is not installed in database {conn.info.dbname}:"
                             " run `stepsync install` (or `stepsync migrate` for a new database)")
     warnings: list[str] = []

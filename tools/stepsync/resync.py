@@ -93,7 +93,8 @@ _NEEDS_WORK = ("((t.status = 'published' AND t.is_active)"
                "                  WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
 _LOCK_ALL = ("SELECT t.id, t.name FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
              f" AND {_NEEDS_WORK} ORDER BY t.id LIMIT %(batch)s FOR NO KEY UPDATE OF t")
-_LOCK_IDS = "SELECT t.id, t.name FROM public.trees AS t WHERE t.id = ANY (%(ids)s::uuid[]) ORDER BY t.id FOR NO KEY UPDATE"
+_LOCK_IDS = ("SELECT t.id, t.name FROM public.trees AS t WHERE t.id = ANY (%(ids)s::uuid[])"
+             " ORDER BY t.id FOR NO KEY UPDATE")
 _COUNT = ("SELECT s.source_tree_id, count(*) FROM public.step_library AS s"
           " WHERE s.source_tree_id = ANY (%s::uuid[]) GROUP BY 1")
 _SYNC = ("SELECT t.id, stepsync.sync_tree(t.id) FROM unnest(%s::uuid[]) WITH ORDINALITY AS t (id, i) ORDER BY t.i")
@@ -102,18 +103,20 @@ _AFTER = ("SELECT s.source_tree_id, count(*),"
           "  FROM public.step_library AS s WHERE s.source_tree_id = ANY (%s::uuid[]) GROUP BY 1")
 
 
-def count_flows(conn: psycopg.Connection, tree_ids: Sequence | None, after: Any = None) -> int:
+def count_flows(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None, after: Any = None) -> int:
     if tree_ids is not None:
         return len(tree_ids)
-    return conn.execute("SELECT count(*) FROM public.trees AS t WHERE (%s::uuid IS NULL OR t.id > %s::uuid)"
-                        f" AND {_NEEDS_WORK}", (after, after)).fetchone()[0]
+    from stepsync.output import scalar
+
+    return int(scalar(conn, "SELECT count(*) FROM public.trees AS t WHERE (%s::uuid IS NULL OR t.id > %s::uuid)"
+                            f" AND {_NEEDS_WORK}", (after, after)))
 
 
-def _sync_locked(conn: psycopg.Connection, flows: list[tuple], result: Result) -> None:
+def _sync_locked(conn: psycopg.Connection[Any], flows: list[tuple[Any, ...]]) -> list[FlowChange]:
     """Inside a transaction that holds FLOWS' row locks: sync them and count what changed."""
     ids = [tree for tree, _ in flows]
-    before = dict(conn.execute(_COUNT, (ids,)).fetchall())
-    written = dict(conn.execute(_SYNC, (ids,)).fetchall())
+    before: dict[Any, int] = dict(conn.execute(_COUNT, (ids,)).fetchall())
+    written: dict[Any, int] = dict(conn.execute(_SYNC, (ids,)).fetchall())
     after = {tree: (total, retired) for tree, total, retired in conn.execute(_AFTER, (ids,)).fetchall()}
     changes = []
     for tree, name in flows:
@@ -127,7 +130,10 @@ def _sync_locked(conn: psycopg.Connection, flows: list[tuple], result: Result) -
     return changes
 
 
-def _one_batch(conn: psycopg.Connection, lock_sql: str, params: dict, result: Result) -> list[tuple] | None:
+Flows = list[tuple[Any, ...]]   # (id, name) rows of trees
+
+
+def _one_batch(conn: psycopg.Connection[Any], lock_sql: str, params: dict[str, Any], result: Result) -> Flows | None:
     """Lock and sync one batch in one transaction; returns the batch's flows (empty when none are left)."""
     for attempt in range(RETRIES + 1):
         try:
@@ -135,7 +141,7 @@ def _one_batch(conn: psycopg.Connection, lock_sql: str, params: dict, result: Re
                 flows = conn.execute(lock_sql, params).fetchall()
                 if not flows:
                     return []
-                changes = _sync_locked(conn, flows, result)
+                changes = _sync_locked(conn, flows)
             _account(result, flows, changes)
             return flows
         except psycopg.errors.CheckViolation:
@@ -148,7 +154,7 @@ def _one_batch(conn: psycopg.Connection, lock_sql: str, params: dict, result: Re
     return []
 
 
-def _account(result: Result, flows: list[tuple], changes: list[FlowChange]) -> None:
+def _account(result: Result, flows: list[tuple[Any, ...]], changes: list[FlowChange]) -> None:
     result.done += len(flows)
     result.batches += 1
     result.last_tree_id = flows[-1][0]
@@ -160,7 +166,7 @@ def _account(result: Result, flows: list[tuple], changes: list[FlowChange]) -> N
         result.changed.append(c)
 
 
-def _flow_by_flow(conn: psycopg.Connection, lock_sql: str, params: dict, result: Result) -> list[tuple]:
+def _flow_by_flow(conn: psycopg.Connection[Any], lock_sql: str, params: dict[str, Any], result: Result) -> Flows:
     """The batch that failed the publish checks, one flow a transaction; failing flows are skipped."""
     with conn.transaction():
         flows = conn.execute(lock_sql.replace(" FOR NO KEY UPDATE OF t", "").replace(" FOR NO KEY UPDATE", ""),
@@ -169,7 +175,7 @@ def _flow_by_flow(conn: psycopg.Connection, lock_sql: str, params: dict, result:
         try:
             with conn.transaction():
                 locked = conn.execute(_LOCK_IDS, {"ids": [tree]}).fetchall()
-                changes = _sync_locked(conn, locked, result) if locked else []
+                changes = _sync_locked(conn, locked) if locked else []
             _account(result, locked or [(tree, name)], changes)
         except psycopg.errors.CheckViolation as exc:
             result.skipped.append({"tree_id": tree, "name": name, "message": exc.diag.message_primary or str(exc)})
@@ -178,7 +184,7 @@ def _flow_by_flow(conn: psycopg.Connection, lock_sql: str, params: dict, result:
     return flows
 
 
-def run(conn: psycopg.Connection, tree_ids: Sequence | None = None, batch: int = 100, after: Any = None,
+def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, batch: int = 100, after: Any = None,
         progress: Callable[[Result], None] | None = None, stop: Callable[[], bool] | None = None,
         total: int | None = None) -> Result:
     """sync_tree every flow (TREE_IDS, or all flows after AFTER in id order), BATCH flows a transaction.
@@ -193,9 +199,9 @@ def run(conn: psycopg.Connection, tree_ids: Sequence | None = None, batch: int =
                 if not pending:
                     break
                 chunk, pending = pending[:batch], pending[batch:]
-                lock_sql, params = _LOCK_IDS, {"ids": chunk}
+                lock_sql, params = _LOCK_IDS, dict[str, Any](ids=chunk)
             else:
-                lock_sql, params = _LOCK_ALL, {"after": result.last_tree_id or after, "batch": batch}
+                lock_sql, params = _LOCK_ALL, dict[str, Any](after=result.last_tree_id or after, batch=batch)
             try:
                 flows = _one_batch(conn, lock_sql, params, result)
                 if flows is None:
@@ -277,7 +283,7 @@ def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_
 
     stopping = {"asked": False}
 
-    def on_sigint(signum, frame):
+    def on_sigint(signum: int, frame: object) -> None:
         if stopping["asked"]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
@@ -338,7 +344,7 @@ def command(url: str, tree_id: Any, all_flows: bool, batch: int, after: Any, as_
     return 1 if result.skipped else 0
 
 
-def resync(url: str, tree_ids: Sequence, batch: int = 100,
+def resync(url: str, tree_ids: Sequence[Any], batch: int = 100,
            progress: Callable[[int, int], None] | None = None) -> int:
     """sync_tree every flow of TREE_IDS, BATCH a transaction; returns the library rows written or retired.
 

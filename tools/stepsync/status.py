@@ -13,12 +13,13 @@ from typing import Any
 import psycopg
 
 from stepsync.database import StepsyncError
+from stepsync.output import scalar
 
 STATES = ("listed", "draft", "inactive", "archived")
 KNOWN_TYPES = ("troubleshooting", "procedural", "maintenance")
 
 
-def revision_info(conn: psycopg.Connection) -> dict[str, Any]:
+def revision_info(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """{"revision", "head_revision", "install_mode"}: installed revision (None when not installed)."""
     import importlib
 
@@ -33,11 +34,11 @@ def revision_info(conn: psycopg.Connection) -> dict[str, Any]:
     return _revision_info_fallback(conn)
 
 
-def _revision_info_fallback(conn: psycopg.Connection) -> dict[str, Any]:
+def _revision_info_fallback(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """Before stepsync.install existed: the version table as alembic keeps it."""
     revision = None
     for table in ("public.stepsync_version", "public.alembic_version"):
-        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+        if scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (table,)):
             row = conn.execute(f"SELECT version_num FROM {table} LIMIT 1").fetchone()
             revision = row[0] if row else None
             break
@@ -48,13 +49,13 @@ def _revision_info_fallback(conn: psycopg.Connection) -> dict[str, Any]:
         from stepsync.paths import MIGRATIONS_DIR
 
         head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-    except Exception:  # noqa: BLE001 - best effort while the migrations are being reworked
+    except Exception:
         head = None
-    installed = conn.execute("SELECT to_regnamespace('stepsync') IS NOT NULL").fetchone()[0]
+    installed = scalar(conn, "SELECT to_regnamespace('stepsync') IS NOT NULL")
     return {"revision": revision if installed else None, "head_revision": head, "install_mode": None}
 
 
-def require_installed(conn: psycopg.Connection) -> dict[str, Any]:
+def require_installed(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """revision_info, or a StepsyncError when stepsync is not installed in this database."""
     info = revision_info(conn)
     if info["revision"] is None:
@@ -63,7 +64,7 @@ def require_installed(conn: psycopg.Connection) -> dict[str, Any]:
     return info
 
 
-def _flows(conn: psycopg.Connection) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+def _flows(conn: psycopg.Connection[Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     rows = conn.execute(
         "SELECT t.tree_type,"
         "       CASE WHEN t.status = 'archived' THEN 'archived'"
@@ -84,7 +85,7 @@ def _flows(conn: psycopg.Connection) -> tuple[dict[str, int], dict[str, dict[str
     return totals, by_type
 
 
-def _library(conn: psycopg.Connection) -> tuple[dict[str, int], Any]:
+def _library(conn: psycopg.Connection[Any]) -> tuple[dict[str, int], Any]:
     row = conn.execute(
         "SELECT count(*),"
         "       count(*) FILTER (WHERE s.is_flow_synced AND s.is_active),"
@@ -94,11 +95,12 @@ def _library(conn: psycopg.Connection) -> tuple[dict[str, int], Any]:
         "       count(*) FILTER (WHERE s.is_flow_synced AND s.source_tree_id IS NULL),"
         "       max(s.last_synced_at) FILTER (WHERE s.is_flow_synced)"
         "  FROM public.step_library AS s").fetchone()
+    assert row is not None
     keys = ("total", "synced_active", "synced_retired", "hand_made", "forks", "synced_orphaned")
-    return dict(zip(keys, (int(v) for v in row[:6]))), row[6]
+    return dict(zip(keys, (int(v) for v in row[:6]), strict=True)), row[6]
 
 
-def _owners(conn: psycopg.Connection) -> dict[str, Any]:
+def _owners(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     rows = conn.execute(
         "SELECT c.relname, pg_catalog.pg_get_userbyid(c.relowner),"
         "       pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')"
@@ -106,8 +108,8 @@ def _owners(conn: psycopg.Connection) -> dict[str, Any]:
         " WHERE c.relnamespace = 'public'::regnamespace"
         "   AND c.relname IN ('accounts', 'users', 'trees', 'step_library') AND c.relkind IN ('r', 'p')"
         " ORDER BY c.relname").fetchall()
-    me, superuser = conn.execute(
-        "SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
+    me = scalar(conn, "SELECT current_user")
+    superuser = scalar(conn, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
     tables = {name: owner for name, owner, _ in rows}
     owners = set(tables.values())
     return {
@@ -119,7 +121,7 @@ def _owners(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
-def collect(conn: psycopg.Connection) -> dict[str, Any]:
+def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """The whole status as a JSON-ready dict (SPEC §7 shape, plus details)."""
     from stepsync import replica
 
@@ -128,8 +130,8 @@ def collect(conn: psycopg.Connection) -> dict[str, Any]:
     flows, by_type = _flows(conn)
     library, last_synced_at = _library(conn)
     owner = _owners(conn)
-    server_version, in_recovery = conn.execute(
-        "SELECT split_part(current_setting('server_version'), ' ', 1), pg_catalog.pg_is_in_recovery()").fetchone()
+    server_version = scalar(conn, "SELECT split_part(current_setting('server_version'), ' ', 1)")
+    in_recovery = scalar(conn, "SELECT pg_catalog.pg_is_in_recovery()")
     states = replica.trigger_states(conn)
     warnings = []
     if owner["connected_as_owner"]:
