@@ -27,6 +27,18 @@ STANDALONE_COMMENT = ("stepsync's migration history (alembic). standalone: steps
                       " trees and step_library.")
 ADOPTED_COMMENT = "stepsync's migration history (alembic). adopted: the application owns its tables."
 
+# Schema stepsync's comment names the revision installed, so that it is known however stepsync was
+# installed (its own version table, or an application's alembic whose version table may name only an
+# application revision that depends on stepsync's).
+SCHEMA_COMMENT = ("stepsync: the functions, triggers and views that keep public.step_library in sync with"
+                  " published flows. Revision {revision}.")
+
+
+def schema_comment_sql(revision: str) -> str:
+    """The statement each install revision ends with: the schema's comment naming REVISION."""
+    return f"COMMENT ON SCHEMA stepsync IS {_quote(SCHEMA_COMMENT.format(revision=revision))};"
+
+
 # Old revision -> the new revision whose state it has. 0001 created the tables (now stepsync_0001);
 # 0002-0005 installed the sync: the new install revision re-applies itself over them (it adopts
 # whatever of the sync is there), so they map to stepsync_0001 too.
@@ -122,15 +134,32 @@ def installed_revision(conn: psycopg.Connection[Any]) -> str | None:
                            (list(LEGACY_IDS),)).fetchone()
         if row is not None:
             return str(row[0])
-    return None
+    return revision_from_schema(conn)
+
+
+def revision_from_schema(conn: psycopg.Connection[Any]) -> str | None:
+    """The revision schema stepsync's comment names (see SCHEMA_COMMENT), or None."""
+    row = conn.execute("SELECT substring(pg_catalog.obj_description(n.oid, 'pg_namespace')"
+                       " FROM 'Revision (stepsync_[0-9]+)\\.$') FROM pg_catalog.pg_namespace AS n"
+                       " WHERE n.nspname = 'stepsync'").fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def carried_by_application(conn: psycopg.Connection[Any]) -> bool:
+    """stepsync is installed here through the application's own alembic (no version table of its own)."""
+    own = conn.execute(f"SELECT pg_catalog.to_regclass('public.{VERSION_TABLE}') IS NOT NULL").fetchone()
+    return bool(own is not None and not own[0] and revision_from_schema(conn) is not None)
 
 
 def install_mode(conn: psycopg.Connection[Any]) -> str | None:
     """'standalone' (stepsync created the tables: `stepsync migrate`), 'adopted' (installed into the
-    application's tables), or None when stepsync is not installed."""
+    application's tables), 'application alembic' (carried by the application's own alembic), or None
+    when stepsync is not installed."""
     if installed_revision(conn) is None:
         return None
     comment = conn.execute(
         f"SELECT pg_catalog.obj_description(pg_catalog.to_regclass('public.{VERSION_TABLE}'), 'pg_class')"
     ).fetchone()
+    if carried_by_application(conn):
+        return "application alembic"
     return "standalone" if comment and comment[0] == STANDALONE_COMMENT else "adopted"

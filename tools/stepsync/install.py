@@ -203,6 +203,9 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     head = head_revision()
     with database.connect(url) as conn:
         current = installed_revision(conn)
+        if history.carried_by_application(conn):
+            raise StepsyncError(f"stepsync ({current}) is carried by this application's own alembic: upgrade it"
+                                " there (alembic upgrade heads), not with stepsync install")
         if current == head:
             moved = _reown(conn)
             if moved:

@@ -29,7 +29,7 @@ Create Date: 2026-12-01
 
 from alembic import op
 
-from stepsync import frozen
+from stepsync import frozen, history
 
 revision = "stepsync_0002"
 down_revision = "stepsync_0001"
@@ -88,7 +88,8 @@ def upgrade() -> None:
     )
     frozen.outside_transaction(op, revision, "unique_key.gexec.sql")
     frozen.transaction(op, frozen.read(revision, "unique_key.sql"),
-                       *(frozen.read(revision, name) for name in TRIGGERS))
+                       *(frozen.read(revision, name) for name in TRIGGERS),
+                       history.schema_comment_sql(revision))
     frozen.outside_transaction(op, revision, "indexes.gexec.sql")
     if frozen.option(op, "backfill", True):
         frozen.outside_transaction(op, revision, "backfill.gexec.sql")
