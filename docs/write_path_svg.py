@@ -116,33 +116,42 @@ def build() -> str:
         ("code", "UPDATE public.trees SET status = 'published' WHERE id = $1;"),
     ], "client")
     updated = Box(L, 0, LW, [
-        ("title", "2  BEFORE UPDATE row trigger t10_set_updated_at"),
-        ("text", "stepsync.tg_set_updated_at(): updated_at = now() when the row changes (§5.9)"),
-        ("file", "trees__t10_set_updated_at.sql, tg_set_updated_at.sql"),
+        ("title", "2  BEFORE UPDATE row triggers t10 and t11: updated_at (§5.9)"),
+        ("text", "stepsync.tg_set_updated_at(): t10 compares the row without tree_structure;"),
+        ("text", "t11 (UPDATE OF tree_structure) compares the document only when nothing else"),
+        ("text", "changed. A rename or a status change never reads the document."),
+        ("file", "trees__t10_set_updated_at.sql, trees__t11_set_updated_at_structure.sql,"),
+        ("file", "tg_set_updated_at.sql"),
     ], "trees")
     written = Box(L, 0, LW, [
         ("title", "3  PostgreSQL writes the new row of public.trees"),
     ], "trees")
     when = Box(L, 0, LW, [
-        ("title", "4  AFTER UPDATE row trigger t31_sync_on_update (on INSERT: t30)"),
-        ("code", "AFTER UPDATE OF status, is_active, tree_structure, tree_type, is_public, account_id"),
-        ("text", "WHEN listed now (published and active) and it was not, or type, visibility,"),
-        ("text", "account or structure changed: sync. WHEN deactivated or archived: retire."),
-        ("text", "Anything else (rename, same structure re-saved, back to draft) stops here:"),
-        ("text", "the trigger function is not even called (§5.4, §5.8)."),
-        ("file", "trees__t31_sync_on_update.sql, trees__t30_sync_on_insert.sql"),
+        ("title", "4  AFTER UPDATE row triggers t31 and t32 (on INSERT: t30)"),
+        ("code", "t31: AFTER UPDATE OF status, is_active, tree_type, is_public, account_id"),
+        ("text", "WHEN newly listed, or type, visibility or account changed: full sync;"),
+        ("text", "WHEN deactivated or archived: retire."),
+        ("code", "t32: AFTER UPDATE OF tree_structure"),
+        ("text", "WHEN still listed, same type, visibility, account, structure changed: sync."),
+        ("text", "The WHEN clauses exclude each other. Anything else (rename, same structure"),
+        ("text", "re-saved, back to draft) stops here, with no function call (§5.4, §5.8)."),
+        ("file", "trees__t31_sync_on_update.sql, trees__t32_sync_on_structure.sql,"),
+        ("file", "trees__t30_sync_on_insert.sql"),
     ], "trees")
     dispatch = Box(L, 0, LW, [
         ("title", "5  stepsync.tg_trees__sync()   SECURITY DEFINER"),
         ("text", "Runs with the rights of the tables' owner, search_path pinned, so a client"),
         ("text", "with only UPDATE on trees still gets a synced library (§6.7)."),
-        ("text", "Listed: stepsync._sync(...). Otherwise: stepsync._retire(tree_id)."),
+        ("text", "Listed: stepsync._sync(...), with the old structure after a t32 edit."),
+        ("text", "Otherwise: stepsync._retire(tree_id)."),
         ("file", "tg_trees__sync.sql"),
     ], "trees")
 
     nodes = Box(0, 0, 0, [
         ("title", "b  nodes: stepsync._nodes(...), the one extraction and the checks"),
         ("text", "§2 which nodes sync, §3 what each entry holds, §4 publish checks"),
+        ("text", "(one rule table). Given the old structure: checks every step, shapes"),
+        ("text", "only the changed ones."),
         ("error", "A check fails: 23514 with the node and its JSON path;"),
         ("error", "the client's whole statement rolls back, nothing is written."),
         ("file", "_nodes.sql, _walk_troubleshooting.sql, _json_kind.sql"),
@@ -158,7 +167,8 @@ def build() -> str:
         Box(0, 0, 0, [
             ("title", "c  entries and pairs"),
             ("text", "the flow's current entries, FULL JOIN the nodes on source_node_id;"),
-            ("text", "an entry differs when title, type, content, visibility or account differ"),
+            ("text", "kept: new entries, differing ones, active ones whose node is gone."),
+            ("text", "An unchanged step's entry not as expected: rerun as a full sync."),
         ], "step"),
         Box(0, 0, 0, [
             ("title", "d  locked: SELECT ... FOR NO KEY UPDATE, in source_node_id order"),
@@ -265,8 +275,9 @@ def build() -> str:
         (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
         f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-labelledby="title desc">'),
         '<title id="title">stepsync write path</title>',
-        ('<desc id="desc">A client UPDATE of public.trees fires t10_set_updated_at, then the AFTER trigger '
-        't31_sync_on_update whose WHEN clause decides whether the write matters; stepsync.tg_trees__sync calls '
+        ('<desc id="desc">A client UPDATE of public.trees fires t10_set_updated_at and t11_set_updated_at_structure, '
+        'then the AFTER triggers t31_sync_on_update and t32_sync_on_structure, whose WHEN clauses decide whether '
+        'the write matters; stepsync.tg_trees__sync calls '
         'stepsync._sync (extraction and checks in stepsync._nodes, locks, upsert, retirement) or stepsync._retire; '
         'every write to public.step_library passes t04_check_marker, the t05 guards and t10_set_updated_at.</desc>'),
         ('<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
