@@ -105,23 +105,26 @@ BEGIN
                            pg_catalog.max(k.header) OVER w AS header,            -- the nearest section_header before
                            pg_catalog.max(k.header_change) OVER w AS last_header -- the nearest header, either side
                       FROM (SELECT e.i,
-                                   pg_catalog.jsonb_typeof(e.v) <> 'object' OR e.v ->> 'type' = 'procedure_step' AS is_node,
+                                   pg_catalog.jsonb_typeof(e.v) <> 'object' OR e.type = 'procedure_step' AS is_node,
                                    -- the previous steps have the same element here
                                    COALESCE(e.v = e.previous, false) AS same,
-                                   CASE WHEN e.v ->> 'type' = 'section_header'
+                                   CASE WHEN e.type = 'section_header'
                                         THEN pg_catalog.lpad(e.i::text, 19, '0')
                                              || CASE WHEN pg_catalog.jsonb_typeof(e.v -> 'title') = 'string'
                                                       AND pg_catalog.btrim(e.v ->> 'title', E' \t\r\n') <> ''
                                                      THEN e.v ->> 'title' ELSE '' END
                                    END COLLATE "C" AS header,
                                    -- a header on either side, and whether both sides have the same one
-                                   CASE WHEN e.v ->> 'type' = 'section_header' OR e.previous ->> 'type' = 'section_header'
+                                   CASE WHEN e.type = 'section_header' OR e.previous ->> 'type' = 'section_header'
                                         THEN pg_catalog.lpad(e.i::text, 19, '0')
                                              || CASE WHEN e.v = e.previous THEN 't' ELSE 'f' END
                                    END COLLATE "C" AS header_change
-                              FROM (SELECT g.i, v_steps -> g.i AS v, v_previous_steps -> g.i AS previous
-                                      FROM pg_catalog.generate_series(0, pg_catalog.jsonb_array_length(v_steps) - 1) AS g (i)
-                                    OFFSET 0) AS e   -- fence: each element is read once
+                              FROM (SELECT d.i, d.v, d.previous, d.v ->> 'type' AS type
+                                      FROM (SELECT g.i, v_steps -> g.i AS v, v_previous_steps -> g.i AS previous
+                                              FROM pg_catalog.generate_series(0, pg_catalog.jsonb_array_length(v_steps) - 1)
+                                                   AS g (i)
+                                            OFFSET 0) AS d   -- fence: each element is read once
+                                    OFFSET 0) AS e
                             OFFSET 0) AS k   -- fence: the window sorts these narrow rows, not the elements
                     WINDOW w AS (ORDER BY k.i)) AS h
         ),

@@ -75,29 +75,27 @@ BEGIN
               FROM public.step_library AS s
              WHERE s.source_tree_id = p_tree_id AND s.is_flow_synced
         ),
-        pairs AS MATERIALIZED (     -- node and entry side by side; a FULL JOIN is always hashed or merged
-            SELECT n.source_node_id AS node_id, n.title, n.step_type, n.content, n.visibility,
-                   e.id AS entry_id, e.is_active AS entry_active,
-                   e.id IS NULL
-                     OR (e.title, e.step_type, e.visibility, e.account_id, e.is_active)
-                        IS DISTINCT FROM (n.title, n.step_type, n.visibility, p_account_id, true)
-                     OR (n.content IS NOT NULL   -- a shaped node: its entry's content, fetched now if not above
-                         AND COALESCE(e.content, (SELECT s.content FROM public.step_library AS s WHERE s.id = e.id))
-                             IS DISTINCT FROM n.content) AS differs
-              FROM nodes AS n
-              FULL JOIN entries AS e ON e.source_node_id = n.source_node_id
+        pairs AS MATERIALIZED (     -- what this publish writes: node and entry side by side (a FULL JOIN, always
+            SELECT x.*              -- hashed or merged), kept where the entry is new or differs, or is to retire
+              FROM (SELECT n.source_node_id AS node_id, n.title, n.step_type, n.content, n.visibility,
+                           e.id AS entry_id, e.is_active AS entry_active,
+                           e.id IS NULL
+                             OR (e.title, e.step_type, e.visibility, e.account_id, e.is_active)
+                                IS DISTINCT FROM (n.title, n.step_type, n.visibility, p_account_id, true)
+                             OR (n.content IS NOT NULL   -- a shaped node: its entry's content, fetched now if not above
+                                 AND COALESCE(e.content, (SELECT s.content FROM public.step_library AS s WHERE s.id = e.id))
+                                     IS DISTINCT FROM n.content) AS differs
+                      FROM nodes AS n
+                      FULL JOIN entries AS e ON e.source_node_id = n.source_node_id) AS x
+             WHERE (x.node_id IS NOT NULL AND x.differs) OR (x.node_id IS NULL AND x.entry_active)
         ),
         incomplete AS (             -- an unchanged node (content not shaped) whose entry must be written after all
-            SELECT EXISTS (SELECT 1 FROM pairs AS p
-                            WHERE p.node_id IS NOT NULL AND p.differs AND p.content IS NULL) AS value
+            SELECT EXISTS (SELECT 1 FROM pairs AS p WHERE p.node_id IS NOT NULL AND p.content IS NULL) AS value
         ),
         locked AS (                 -- every entry this publish will rewrite or retire, locked in node-id order first
             SELECT s.id
               FROM public.step_library AS s
-             WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p
-                                      WHERE p.entry_id IS NOT NULL
-                                        AND ((p.node_id IS NOT NULL AND p.differs)
-                                             OR (p.node_id IS NULL AND p.entry_active))))
+             WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p WHERE p.entry_id IS NOT NULL))
                AND NOT (SELECT i.value FROM incomplete AS i)
              ORDER BY s.source_node_id
                FOR NO KEY UPDATE
@@ -109,7 +107,7 @@ BEGIN
             SELECT p.title, p.step_type, p.content, p.visibility, p_author_id, p_account_id,
                    true, p_tree_id, p.node_id, pg_catalog.now(), true
               FROM pairs AS p
-             WHERE p.node_id IS NOT NULL AND p.differs
+             WHERE p.node_id IS NOT NULL
                AND NOT (SELECT i.value FROM incomplete AS i)
                AND (SELECT pg_catalog.count(*) FROM locked) >= 0   -- takes the locks before the first write
             ON CONFLICT (source_tree_id, source_node_id) DO UPDATE
@@ -129,8 +127,7 @@ BEGIN
         retired AS (                -- active entries whose node is gone
             UPDATE public.step_library AS s
                SET is_active = false
-             WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p
-                                      WHERE p.entry_id IS NOT NULL AND p.node_id IS NULL AND p.entry_active))
+             WHERE s.id = ANY (ARRAY(SELECT p.entry_id FROM pairs AS p WHERE p.node_id IS NULL))
                AND NOT (SELECT i.value FROM incomplete AS i)
                AND (SELECT pg_catalog.count(*) FROM locked) >= 0
             RETURNING 1
