@@ -35,7 +35,18 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# The install revision's preflight, run here first when the tables exist (an adopted database), so that
+# a database the install would refuse is refused before anything, this revision's row included, is
+# written. (It reads the frozen copy of the newest install revision: landed files never change.)
+PREFLIGHT = ("stepsync_0002", "preflight.sql")
+
+
 def upgrade() -> None:
+    frozen.execute(op, frozen.refuse_if_any(
+        f"SELECT p.* FROM ({frozen.read(*PREFLIGHT).rstrip().rstrip(';')}) AS p"
+        f" WHERE pg_catalog.cardinality({_PRESENT}) = 4",
+        "stepsync cannot be installed into this database",
+        "Fix each problem listed (stepsync install lists them too), then run again."))
     standalone = op.get_context().version_table == history.VERSION_TABLE
     if standalone:
         create = (f"EXECUTE $tables$\n{frozen.read(revision, 'application_tables.sql')}$tables$;\n"
