@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 
-def procedural(steps: int, *, tag: str = "") -> dict:
+def procedural(steps: int, *, tag: str = "") -> dict[str, Any]:
     """A procedure of STEPS steps: each with description, expected outcome and two commands; a header every 10."""
-    elements: list[dict] = []
+    elements: list[dict[str, Any]] = []
     for i in range(steps):
         if i % 10 == 0:
             elements.append({"id": f"hdr-{i // 10}", "type": "section_header", "title": f"Section {i // 10}{tag}"})
@@ -28,9 +28,10 @@ def procedural(steps: int, *, tag: str = "") -> dict:
     return {"steps": elements}
 
 
-def troubleshooting(nodes: int) -> dict:
+def troubleshooting(nodes: int) -> dict[str, Any]:
     """A troubleshooting tree of NODES nodes, branching 4: questions, actions and solutions in turn."""
-    items = [{"id": f"n{i}", "type": ("question", "action", "solution")[i % 3], "title": f"Node {i}",
+    kinds = ("question", "action", "solution")
+    items: list[dict[str, Any]] = [{"id": f"n{i}", "type": kinds[i % 3], "title": f"Node {i}",
               "description": f"Look at part {i} and act.", "commands": [f"inspect {i}"], "children": []}
              for i in range(nodes)]
     for i in range(1, nodes):
@@ -51,7 +52,7 @@ def _blank(value: Any) -> bool:
     return not isinstance(value, str) or value.strip(" \t\r\n") == ""
 
 
-def _commands(raw: Any) -> list[dict]:
+def _commands(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if isinstance(raw, str):
@@ -68,10 +69,10 @@ def _commands(raw: Any) -> list[dict]:
     return out
 
 
-def app_side_entries(tree_type: str, structure: dict, is_public: bool) -> list[tuple]:
+def app_side_entries(tree_type: str, structure: dict[str, Any], is_public: bool) -> list[tuple[Any, ...]]:
     """What the original design's application extracts: (node id, title, step_type, content, visibility)."""
     flow_visibility = "public" if is_public else "team"
-    entries = []
+    entries: list[tuple[Any, ...]] = []
     if tree_type in ("procedural", "maintenance"):
         group = None
         for node in structure.get("steps") or []:
@@ -88,7 +89,7 @@ def app_side_entries(tree_type: str, structure: dict, is_public: bool) -> list[t
                 entries.append((node["id"], node["title"], "action", content,
                                 node.get("library_visibility") or flow_visibility))
     else:
-        stack = [structure]
+        stack: list[Any] = [structure]
         while stack:
             node = stack.pop()
             if isinstance(node, dict):

@@ -2,6 +2,11 @@
 INSERT ... SELECT ... ON CONFLICT each, shaping exactly the rows the sync
 writes for the benchmark's flows, with no checks and no retirement. They are
 the most this work can cost inside PostgreSQL; the sync is measured against them.
+
+Each runs against the product's own public.step_library (its indexes, foreign
+keys and the row triggers that fire for the sync's writes) or against a bare
+copy (BARE_LIBRARY: the same columns and the upsert's unique key, nothing
+else), so that the report shows what the schema itself costs a write.
 """
 
 # Content of one node N (a jsonb object), as the sync shapes it for the benchmark's flows.
@@ -27,8 +32,22 @@ ON CONFLICT (source_tree_id, source_node_id) DO UPDATE
        last_synced_at = EXCLUDED.last_synced_at, is_active = true
 """
 
+BARE_LIBRARY = "bench_bare_library"
+
+BARE_LIBRARY_DDL = f"""
+CREATE TABLE public.{BARE_LIBRARY} (LIKE public.step_library INCLUDING DEFAULTS);
+ALTER TABLE public.{BARE_LIBRARY} ADD UNIQUE (source_tree_id, source_node_id);
+"""
+
+
+def limit_sql(tree_type: str, table: str = "step_library") -> str:
+    """The limit statement for a flow of TREE_TYPE, writing into TABLE (parameter: %(tree)s)."""
+    template = TROUBLESHOOTING_LIMIT if tree_type == "troubleshooting" else PROCEDURAL_LIMIT
+    return template.replace("{table}", table)
+
+
 PROCEDURAL_LIMIT = """
-INSERT INTO step_library AS s (title, step_type, content, visibility, created_by, account_id,
+INSERT INTO {table} AS s (title, step_type, content, visibility, created_by, account_id,
                                is_flow_synced, source_tree_id, source_node_id, last_synced_at)
 SELECT e.n ->> 'title', 'action', """ + _CONTENT.format(
     group_label="NULLIF(substr(e.header, 20), '')") + """,
@@ -44,7 +63,7 @@ SELECT e.n ->> 'title', 'action', """ + _CONTENT.format(
 """ + _UPSERT
 
 TROUBLESHOOTING_LIMIT = """
-INSERT INTO step_library AS s (title, step_type, content, visibility, created_by, account_id,
+INSERT INTO {table} AS s (title, step_type, content, visibility, created_by, account_id,
                                is_flow_synced, source_tree_id, source_node_id, last_synced_at)
 SELECT q.n ->> 'title', q.n ->> 'type', """ + _CONTENT.format(group_label="NULL") + """,
        CASE WHEN t.is_public THEN 'public' ELSE 'team' END,
