@@ -152,6 +152,22 @@ def test_doctor_finds_nothing_on_a_fresh_install(db, flows):
         assert report["findings"] == [] and report["method"] == method
 
 
+def test_doctor_exact_leaves_the_applications_own_objects_alone(db):
+    # An application view over stepsync's view, and an application trigger on trees: --exact drops and
+    # re-creates the view inside its rolled-back transaction (CASCADE takes the application's view along),
+    # and neither is reported.
+    db.conn.execute("CREATE VIEW public.popular_steps AS SELECT id, title FROM public.step_library_entries"
+                    " WHERE usage_count > 10")
+    db.conn.execute("CREATE FUNCTION public.app_audit() RETURNS trigger LANGUAGE plpgsql AS"
+                    " 'BEGIN RETURN NEW; END'")
+    db.conn.execute("CREATE TRIGGER app_audit BEFORE UPDATE ON public.trees FOR EACH ROW"
+                    " EXECUTE FUNCTION public.app_audit()")
+    for args in ((), ("--exact",)):
+        report = as_json(stepsync("doctor", "--json", *args, url=db.url))
+        assert report["findings"] == [], args
+    assert db.value("SELECT to_regclass('public.popular_steps') IS NOT NULL") is True
+
+
 def _body_changed(db, function: str) -> None:
     definition = db.value(f"SELECT pg_get_functiondef('{function}'::regprocedure)")
     db.conn.execute(definition.replace("$function$\n", "$function$\n-- hot fix\n", 1))
