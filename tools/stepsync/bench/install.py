@@ -432,7 +432,7 @@ class _Monitor(threading.Thread):
         rows = conn.execute(self.SAMPLE).fetchall()
         self.samples += 1
         by_pid = {row[0]: row for row in rows}
-        for pid, app, wait_type, wait_event, age, query, blockers in rows:
+        for _pid, app, wait_type, wait_event, age, _query, blockers in rows:
             if not app.startswith(WRITER_APP) or wait_type != "Lock":
                 continue
             for blocker in blockers or [None]:
@@ -528,7 +528,7 @@ class _Phases:
         """The phase running now (the innermost open one)."""
         for event in reversed(self.events):
             if event["end"] is None:
-                return event["phase"]
+                return str(event["phase"])
         return "between steps"
 
     def progress(self, done: int, _total: int, written: int) -> None:
@@ -556,7 +556,8 @@ def run(admin_url: str, *, flows: int, steps: int, writers: int, seconds_cap: fl
     accounts = max(1, min(accounts, users))
     admin_url, _ = database.split_url(admin_url)
     tag = secrets.token_hex(4)
-    dbname, owner, client = f"stepsync_bench_install_{tag}", f"stepsync_bench_owner_{tag}", f"stepsync_bench_client_{tag}"
+    dbname = f"stepsync_bench_install_{tag}"
+    owner, client = f"stepsync_bench_owner_{tag}", f"stepsync_bench_client_{tag}"
     client_password = secrets.token_hex(16)
     result: dict[str, Any] = {
         "benchmark": "live install", "flows": flows, "steps": steps, "drafts": drafts, "users": users,
@@ -637,7 +638,7 @@ def _live(result: dict[str, Any], *, db_url: str, client: str, client_password: 
         with phases.watching():
             message = install_module.install(install_url, say=said.append, warn=warned.append,
                                              progress=phases.progress)
-    except Exception as exc:  # noqa: BLE001 - reported in the result
+    except Exception as exc:  # reported in the result
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     install_end = time.monotonic()
     say(f"install {'failed: ' + error if error else 'done'} in {install_end - install_start:.1f} s")
@@ -680,7 +681,7 @@ def _live(result: dict[str, Any], *, db_url: str, client: str, client_password: 
         seconds = b["end"] - b["start"]
         done, written = (phases.batches[-1][1], phases.batches[-1][2]) if phases.batches else (0, 0)
         gaps = [later[0] - earlier[0] for earlier, later in zip(
-            [(b["start"], 0, 0), *phases.batches[:-1]], phases.batches)]
+            [(b["start"], 0, 0), *phases.batches[:-1]], phases.batches, strict=True)]
         install["backfill"] = {
             "seconds": round(seconds, 2), "flows": done, "entries_written": written, "batches": len(phases.batches),
             "flows_per_s": round(done / seconds, 1) if seconds else None,
@@ -701,7 +702,7 @@ def _live(result: dict[str, Any], *, db_url: str, client: str, client_password: 
             return "after the install"
         for name, start, end in timeline:
             if start <= s.start < end:
-                return name
+                return str(name)
         return "other (preflight, alembic, version table, retry pauses)"
 
     by_kind: dict[str, Any] = {}
@@ -844,7 +845,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         if name in s["by_phase"]:
             lines.append(f"| *({name})* | | | {s['by_phase'][name]['max_ms']} |")
     lines += ["", (f"Application statements: {s['total']:,} ({s['during_install']:,} during the install);"
-              f" **longest {s['max_ms']:.0f} ms** ({s['max_kind']}, during {s['max_during']}), p99 {s['p99_ms']:.1f} ms,"
+              f" **longest {s['max_ms']:.0f} ms** ({s['max_kind']}, during {s['max_during']}),"
+              f" p99 {s['p99_ms']:.1f} ms,"
               f" {s['over_target']} over {r['target_max_wait_s']:g} s."), "",
               "| statement | count | waited | errors | p50 ms | p99 ms | p99 during install ms | max ms |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
