@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import secrets
 import sys
@@ -877,9 +876,21 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _throwaway() -> Any:
+    """`stepsync bench`'s own server: testing.postgresql (dev extra), else an embedded throwaway."""
+    from stepsync import cli
+
+    make = getattr(cli, "_throwaway_server", None)
+    if make is not None:
+        return make()
+    from stepsync.cluster import ThrowawayCluster
+
+    return ThrowawayCluster()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stepsync.bench.install", description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", default=os.environ.get(database.URL_ENV),
+    parser.add_argument("--database-url", default=None,
                         help="a server and a role that may create databases and roles (default: a throwaway cluster)")
     parser.add_argument("--flows", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=10)
@@ -897,9 +908,11 @@ def main(argv: list[str] | None = None) -> int:
     cluster = None
     url = args.database_url
     if not url:
-        from stepsync.cluster import ThrowawayCluster
-
-        cluster = ThrowawayCluster()
+        try:
+            cluster = _throwaway()
+        except ImportError as exc:
+            print(f"bench install: no throwaway server here ({exc}): give --database-url", file=sys.stderr)
+            return 1
         url = cluster.url()
     try:
         result = run(url, flows=args.flows, steps=args.steps, writers=args.writers, seconds_cap=args.seconds_cap,
