@@ -120,6 +120,22 @@ def test_updated_at_of_a_second_change_in_one_transaction(db, flows):
         conn.commit()
 
 
+def test_re_sending_an_equal_document_keeps_the_stored_one(db, flows):
+    """jsonb equality decides (numbers by value): the row is unchanged, so it keeps the stored document, and
+    writes no new TOAST copy of it."""
+    tree = db.value("INSERT INTO trees (name, tree_type, tree_structure, author_id) VALUES"
+                    " ('F', 'procedural', '{\"steps\": [], \"version\": 1.0}', %s) RETURNING id",
+                    (flows.actors.author,))
+    backdate(db, "trees", "id = %s", (tree,))
+    db.conn.execute("UPDATE trees SET tree_structure = '{\"version\": 1.00, \"steps\": []}' WHERE id = %s", (tree,))
+    assert db.value("SELECT tree_structure::text FROM trees WHERE id = %s", (tree,)) == (
+        '{"steps": [], "version": 1.0}')
+    assert tree_row(db, tree)[1].year == 2000
+    db.conn.execute("UPDATE trees SET tree_structure = '{\"version\": 2, \"steps\": []}' WHERE id = %s", (tree,))
+    assert db.value("SELECT tree_structure::text FROM trees WHERE id = %s", (tree,)) == '{"steps": [], "version": 2}'
+    assert tree_row(db, tree)[1].year > 2000
+
+
 def test_the_updated_at_function_refuses_an_unknown_argument(db, flows):
     tree = flows.create(procedure(1))
     db.conn.execute("CREATE TRIGGER t12_bad BEFORE UPDATE ON trees FOR EACH ROW"

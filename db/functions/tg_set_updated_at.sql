@@ -25,8 +25,13 @@ AS $function$
 --  * 'tree_structure' (trees t11, an UPDATE OF tree_structure trigger, so it
 --    only fires when the statement sets the column, and only when t10 found
 --    the rest of the row unchanged): tree_structure alone. So the document is
---    compared once, and only when the statement set it and nothing else
---    changed.
+--    compared only when the statement set it and nothing else changed. When
+--    it equals the stored one (jsonb equality: the same members and values,
+--    numbers compared by value, so 1.0 equals 1.00), the row keeps the stored
+--    value itself: the update then writes no new TOAST copy of the document
+--    (re-sending an unchanged flow, as a full-row PUT does, costs no more than
+--    the same UPDATE without our triggers), and the stored text stays as it
+--    was, like updated_at.
 -- Runs as the writer: it only touches the row being written.
 DECLARE
     v_new record;
@@ -52,6 +57,8 @@ BEGIN
     ELSIF TG_ARGV[0] = 'tree_structure' THEN
         IF NEW.tree_structure IS DISTINCT FROM OLD.tree_structure THEN
             NEW.updated_at := pg_catalog.now();
+        ELSE
+            NEW.tree_structure := OLD.tree_structure;   -- the stored value, not a new copy of it
         END IF;
     ELSE
         RAISE EXCEPTION 'stepsync.tg_set_updated_at: unknown argument %', TG_ARGV[0]
@@ -63,6 +70,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.tg_set_updated_at() IS
-    'Trigger function: sets updated_at = now() on every UPDATE that changes the row (SPEC §5.9); on trees the document is compared only when the statement sets it and the rest of the row is unchanged.';
+    'Trigger function: sets updated_at = now() on every UPDATE that changes the row (SPEC §5.9); on trees the document is compared only when the statement sets it and the rest of the row is unchanged, and an equal document keeps the stored value.';
 
 REVOKE ALL ON FUNCTION stepsync.tg_set_updated_at() FROM PUBLIC;
