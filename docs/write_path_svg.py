@@ -129,12 +129,11 @@ def build() -> str:
     when = Box(L, 0, LW, [
         ("title", "4  AFTER UPDATE row triggers t31 and t32 (on INSERT: t30)"),
         ("code", "t31: AFTER UPDATE OF status, is_active, tree_type, is_public, account_id"),
-        ("text", "WHEN newly listed, or type, visibility or account changed: full sync;"),
-        ("text", "WHEN deactivated or archived: retire."),
+        ("text", "WHEN one of these five values changed (step 5 decides what it means)."),
         ("code", "t32: AFTER UPDATE OF tree_structure"),
-        ("text", "WHEN still listed, same type, visibility, account, structure changed: sync."),
-        ("text", "The WHEN clauses exclude each other. Anything else (rename, same structure"),
-        ("text", "re-saved, back to draft) stops here, with no function call (§5.4, §5.8)."),
+        ("text", "WHEN still listed, same type, visibility, account, structure changed."),
+        ("text", "The WHEN clauses exclude each other. A rename, the same structure re-saved"),
+        ("text", "or status re-set to 'published' stops here, with no function call (§5.8)."),
         ("file", "trees__t31_sync_on_update.sql, trees__t32_sync_on_structure.sql,"),
         ("file", "trees__t30_sync_on_insert.sql"),
     ], "trees")
@@ -142,8 +141,8 @@ def build() -> str:
         ("title", "5  stepsync.tg_trees__sync()   SECURITY DEFINER"),
         ("text", "Runs with the rights of the tables' owner, search_path pinned, so a client"),
         ("text", "with only UPDATE on trees still gets a synced library (§6.7)."),
-        ("text", "Listed: stepsync._sync(...), with the old structure after a t32 edit."),
-        ("text", "Otherwise: stepsync._retire(tree_id)."),
+        ("text", "Listed now: stepsync._sync(...), with the old structure after a t32 edit."),
+        ("text", "Deactivated or archived: stepsync._retire(tree_id). Else (back to draft): nothing."),
         ("file", "tg_trees__sync.sql"),
     ], "trees")
 
