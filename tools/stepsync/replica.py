@@ -179,7 +179,8 @@ def switch(conn: psycopg.Connection[Any], always: bool) -> list[str]:
     states = trigger_states(conn)
     missing = [f"{s.trigger} on public.{s.table}" for s in states if s.enabled == "missing"]
     if missing:
-        raise StepsyncError(f"stepsync's triggers are missing ({', '.join(missing)}): run `stepsync install` first")
+        warnings.append(f"stepsync's triggers {', '.join(missing)} are missing (left alone): see `stepsync doctor`")
+    states = [s for s in states if s.enabled != "missing"]
     verb = "ENABLE ALWAYS TRIGGER" if always else "ENABLE TRIGGER"
     fk = foreign_key_trigger(conn)
     superuser = _is_superuser(conn)
