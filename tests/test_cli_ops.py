@@ -477,12 +477,20 @@ def _blocked_resync(db, flows, n=40):
     return ids, blocker, proc
 
 
+def _stderr_line(proc: subprocess.Popen) -> str:
+    """The next line the process writes on stderr (it says it got the Ctrl-C)."""
+    line = proc.stderr.readline()
+    assert line.startswith("stepsync: stopping after the batch in progress commits"), line
+    return line
+
+
 def test_resync_ctrl_c_stops_after_the_batch_in_progress(db, flows):
     ids, blocker, proc = _blocked_resync(db, flows)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
+    first = _stderr_line(proc)   # the process has taken the Ctrl-C in
     blocker.rollback()   # the batch in progress can finish now
     out, err = proc.communicate(timeout=120)
+    err = first + err
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert out.splitlines()[0] == "interrupted after 25 of 40 flows: 50 library rows written or retired"
@@ -502,9 +510,10 @@ def test_resync_ctrl_c_stops_after_the_batch_in_progress(db, flows):
 def test_resync_second_ctrl_c_rolls_the_batch_back(db, flows):
     _, blocker, proc = _blocked_resync(db, flows)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
+    first = _stderr_line(proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
+    err = first + err
     blocker.rollback()
     blocker.close()
     assert proc.returncode == 130, err
