@@ -21,6 +21,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
 AS $function$
+-- The one extraction of a flow (SPEC §2, §3) and its publish-time checks (§4).
 -- Returns one stepsync.library_node per node of the flow that would sync (ord
 -- gives the walk order; rows are not sorted here, callers that need the order
 -- sort): procedural and maintenance steps from the "steps" array, with the
@@ -32,12 +33,14 @@ AS $function$
 -- Structure-level problems (not an object, "steps" not an array) come back as
 -- a single row with ord 0.
 --
--- The checks are the rule tables below, in the order SPEC §4 lists them:
--- the structure rules (two IF blocks), then one CASE with a branch per node
--- rule (condition, then problem, path and hint side by side), and within it
--- the commands rule's own CASE with a branch per element rule. A node's
--- problem is the first rule it breaks; the flow's is the first problem in walk
--- order. Adding a check is adding one branch.
+-- The checks are rule tables, each rule one branch that holds its condition
+-- and, side by side, its problem, JSON path and hint, in the order SPEC §4
+-- lists them: the structure rules (the two IF blocks below), the node rules
+-- (the CASE in "failed"), and the element rules of an array "commands" (the
+-- CASE in "command_problems", applied to every element; the node rule §4.6
+-- reports an element's problem). A node's problem is the first rule it breaks;
+-- the flow's is the first problem in walk order. Adding a check is adding one
+-- branch.
 --
 -- With p_raise (the default) that first problem is raised as SQLSTATE 23514
 -- naming the flow and the node (its id, or its JSON path when it has no usable
@@ -47,9 +50,11 @@ AS $function$
 --
 -- p_previous (stepsync._sync passes it for a structure edit of a flow that
 -- stays listed): the structure the library was last synced from. A procedural
--- or maintenance step that is in it unchanged (the same JSON under the same
--- group label) is still checked, but not shaped: its row has content null and
--- the sync keeps its entry as it is. Troubleshooting flows ignore it.
+-- or maintenance step that it has unchanged (the same JSON at the same
+-- position of "steps", under the same section header) is still checked, but
+-- not shaped: its row has content null and the sync keeps its entry as it is.
+-- A step inserted or removed shifts the later ones, which are then shaped
+-- again (correct, only slower). Troubleshooting flows ignore p_previous.
 --
 -- Set-based: one query shapes every node; nothing loops per node, and nothing
 -- sorts the wide rows (the section-header window sorts positions only).
@@ -159,56 +164,34 @@ BEGIN
                                   GROUP BY d.id_text HAVING pg_catalog.count(*) > 1)
              ORDER BY r.id_text, r.ord
         ),
-        command_items AS MATERIALIZED (   -- every element of every array "commands", in one pass: its problem and its §3 form
-            SELECT r.ord, e.i,
-                   -- The element rules (SPEC §4.6), in order: the first one an element breaks. Each problem
-                   -- starts with the JSON path of the offending value, relative to the node.
-                   CASE
-                     WHEN pg_catalog.jsonb_typeof(e.v) = 'string'
-                       THEN NULL   -- any string is fine: blank ones are dropped
-                     WHEN pg_catalog.jsonb_typeof(e.v) <> 'object'
-                       THEN 'commands[' || (e.i - 1) || '] is ' || stepsync._json_kind(e.v)
-                            || ', not a string or an object with a "code"'
-                     WHEN pg_catalog.jsonb_typeof(e.v -> 'code') IS DISTINCT FROM 'string'
-                          OR pg_catalog.btrim(e.v ->> 'code', E' \t\r\n') = ''
-                       THEN 'commands[' || (e.i - 1) || '].code is ' || stepsync._json_kind(e.v -> 'code')
-                            || ', not a non-blank string'
-                     WHEN COALESCE(pg_catalog.jsonb_typeof(e.v -> 'label'), 'null') NOT IN ('null', 'string')
-                       THEN 'commands[' || (e.i - 1) || '].label is ' || stepsync._json_kind(e.v -> 'label')
-                            || ', not a string'
-                     WHEN COALESCE(pg_catalog.jsonb_typeof(e.v -> 'language'), 'null') NOT IN ('null', 'string')
-                       THEN 'commands[' || (e.i - 1) || '].language is ' || stepsync._json_kind(e.v -> 'language')
-                            || ', not a string'
-                   END AS problem,
-                   CASE   -- §3: the element's entry form (none for an unchanged node: it is not shaped)
-                     WHEN r.unchanged THEN NULL
-                     WHEN pg_catalog.jsonb_typeof(e.v) = 'string'
-                       THEN CASE WHEN pg_catalog.btrim(e.v #>> '{}', E' \t\r\n') <> ''
-                                 THEN pg_catalog.jsonb_build_object('label', '', 'command', e.v, 'command_type', NULL) END
-                     WHEN pg_catalog.jsonb_typeof(e.v) = 'object'
-                       THEN pg_catalog.jsonb_build_object(
-                                'label', CASE WHEN pg_catalog.jsonb_typeof(e.v -> 'label') = 'string'
-                                              THEN e.v -> 'label' ELSE '""'::jsonb END,
-                                'command', e.v -> 'code',
-                                'command_type', CASE WHEN pg_catalog.jsonb_typeof(e.v -> 'language') = 'string'
-                                                          AND pg_catalog.btrim(e.v ->> 'language', E' \t\r\n') <> ''
-                                                     THEN e.v -> 'language' END)
-                   END AS cmd
-              FROM raw AS r,
-                   pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(r.commands) = 'array'
-                                                        THEN r.commands END) WITH ORDINALITY AS e (v, i)
-        ),
-        command_problems AS (   -- per node: the first element that breaks an element rule (sorts only those)
-            SELECT DISTINCT ON (c.ord) c.ord, c.problem
-              FROM command_items AS c
-             WHERE c.problem IS NOT NULL
-             ORDER BY c.ord, c.i
-        ),
-        command_lists AS (      -- per node that is shaped: its commands in §3 form, in order
-            SELECT c.ord, pg_catalog.jsonb_agg(c.cmd ORDER BY c.i) AS command_list
-              FROM command_items AS c
-             WHERE c.cmd IS NOT NULL
-             GROUP BY c.ord
+        command_problems AS (   -- per node: the first element of an array "commands" that breaks an element rule
+            SELECT DISTINCT ON (x.ord) x.ord, x.problem
+              FROM (SELECT r.ord, e.i,
+                           -- The element rules (SPEC §4.6), in order: the first one an element breaks. Each
+                           -- problem starts with the JSON path of the offending value, relative to the node.
+                           CASE
+                             WHEN pg_catalog.jsonb_typeof(e.v) = 'string'
+                               THEN NULL   -- any string is fine: blank ones are dropped
+                             WHEN pg_catalog.jsonb_typeof(e.v) <> 'object'
+                               THEN 'commands[' || (e.i - 1) || '] is ' || stepsync._json_kind(e.v)
+                                    || ', not a string or an object with a "code"'
+                             WHEN pg_catalog.jsonb_typeof(e.v -> 'code') IS DISTINCT FROM 'string'
+                                  OR pg_catalog.btrim(e.v ->> 'code', E' \t\r\n') = ''
+                               THEN 'commands[' || (e.i - 1) || '].code is ' || stepsync._json_kind(e.v -> 'code')
+                                    || ', not a non-blank string'
+                             WHEN COALESCE(pg_catalog.jsonb_typeof(e.v -> 'label'), 'null') NOT IN ('null', 'string')
+                               THEN 'commands[' || (e.i - 1) || '].label is ' || stepsync._json_kind(e.v -> 'label')
+                                    || ', not a string'
+                             WHEN COALESCE(pg_catalog.jsonb_typeof(e.v -> 'language'), 'null') NOT IN ('null', 'string')
+                               THEN 'commands[' || (e.i - 1) || '].language is '
+                                    || stepsync._json_kind(e.v -> 'language') || ', not a string'
+                           END AS problem
+                      FROM raw AS r,
+                           pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(r.commands) = 'array'
+                                                                THEN r.commands END) WITH ORDINALITY AS e (v, i)
+                    OFFSET 0) AS x   -- fence: each element's rules are evaluated once, and only bad ones sorted
+             WHERE x.problem IS NOT NULL
+             ORDER BY x.ord, x.i
         ),
         checked AS (
             SELECT r.*,
@@ -218,12 +201,10 @@ BEGIN
                        AND pg_catalog.btrim(r.description #>> '{}', E' \t\r\n') <> '' AS has_description,
                    pg_catalog.jsonb_typeof(r.expected_outcome) = 'string'
                        AND pg_catalog.btrim(r.expected_outcome #>> '{}', E' \t\r\n') <> '' AS has_outcome,
-                   d.first_ord, d.first_path, COALESCE(l.command_list, '[]') AS command_list,
-                   cp.problem AS command_problem
+                   d.first_ord, d.first_path, cp.problem AS command_problem
               FROM raw AS r
               LEFT JOIN duplicates AS d ON d.id_text = r.id_text
               LEFT JOIN command_problems AS cp ON cp.ord = r.ord
-              LEFT JOIN command_lists AS l ON l.ord = r.ord
             OFFSET 0   -- fence
         ),
         judged AS (
@@ -313,7 +294,28 @@ BEGIN
                 'instructions', CASE WHEN f.has_description THEN f.description ELSE f.title END,
                 'help_text', CASE WHEN f.has_outcome THEN f.expected_outcome END,
                 'commands', CASE pg_catalog.jsonb_typeof(f.commands)
-                                WHEN 'array' THEN f.command_list
+                                WHEN 'array' THEN (   -- §3: each element's entry form, blank strings dropped
+                                    SELECT COALESCE(pg_catalog.jsonb_agg(x.cmd ORDER BY x.i), '[]')
+                                      FROM (SELECT e.i,
+                                                   CASE
+                                                     WHEN pg_catalog.jsonb_typeof(e.v) = 'string'
+                                                       THEN CASE WHEN pg_catalog.btrim(e.v #>> '{}', E' \t\r\n') <> ''
+                                                                 THEN pg_catalog.jsonb_build_object(
+                                                                          'label', '', 'command', e.v, 'command_type', NULL)
+                                                            END
+                                                     WHEN pg_catalog.jsonb_typeof(e.v) = 'object'
+                                                       THEN pg_catalog.jsonb_build_object(
+                                                                'label', CASE WHEN pg_catalog.jsonb_typeof(e.v -> 'label') = 'string'
+                                                                              THEN e.v -> 'label' ELSE '""'::jsonb END,
+                                                                'command', e.v -> 'code',
+                                                                'command_type',
+                                                                CASE WHEN pg_catalog.jsonb_typeof(e.v -> 'language') = 'string'
+                                                                          AND pg_catalog.btrim(e.v ->> 'language', E' \t\r\n') <> ''
+                                                                     THEN e.v -> 'language' END)
+                                                   END AS cmd
+                                              FROM pg_catalog.jsonb_array_elements(f.commands) WITH ORDINALITY AS e (v, i)
+                                            OFFSET 0) AS x   -- fence: each form is built once
+                                     WHERE x.cmd IS NOT NULL)
                                 WHEN 'string' THEN
                                     CASE WHEN pg_catalog.btrim(f.commands #>> '{}', E' \t\r\n') <> ''
                                          THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(

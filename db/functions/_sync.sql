@@ -18,6 +18,8 @@ SET jit = off  -- compiling these plans costs more than running them (measured: 
 -- (custom plans, planned at each call: they see how big step_library is now, so they look
 -- rows up by index; a generic plan made while the table was small would scan it)
 AS $function$
+-- Publishes one listed flow into the library (SPEC §5.1, §5.2): writes the
+-- entries its structure yields and retires those whose node is gone.
 -- One statement does the whole work:
 --  * the flow's nodes come from stepsync._nodes, which raises 23514 before
 --    anything is written when the structure fails SPEC §4;
