@@ -210,9 +210,19 @@ problems (object, message) AS (
            'already exists and is not stepsync''s: rename it (ALTER INDEX ... RENAME TO ...)'
       FROM installed, pg_catalog.pg_class AS c
      WHERE NOT installed.yes AND c.relnamespace = 'public'::pg_catalog.regnamespace
-       AND c.relname IN ('step_library_search_idx', 'step_library_forked_from_id_idx')
+       AND c.relname IN ('step_library_search_idx', 'step_library_forked_from_id_idx',
+                         'step_library_search_vector_idx')
        AND pg_catalog.obj_description(c.oid, 'pg_class') IS DISTINCT FROM NULL
        AND pg_catalog.obj_description(c.oid, 'pg_class') NOT LIKE 'stepsync:%'
+    UNION ALL
+    SELECT 'public.step_library.search_vector',
+           'column already exists and is not stepsync''s: rename it (ALTER TABLE public.step_library RENAME'
+           || ' COLUMN search_vector TO ...)'
+      FROM lib
+      JOIN pg_catalog.pg_attribute AS a
+        ON a.attrelid = lib.oid AND a.attname = 'search_vector' AND NOT a.attisdropped
+     WHERE pg_catalog.col_description(lib.oid, a.attnum) IS NULL
+        OR pg_catalog.col_description(lib.oid, a.attnum) NOT LIKE 'stepsync:%'
     UNION ALL
     SELECT 'constraint ' || con.conname || ' on public.step_library',
            'already exists with another meaning (' || pg_catalog.pg_get_constraintdef(con.oid)

@@ -1,6 +1,6 @@
 -- Remove what stepsync added that the application's rows do not live in (docs/contract.md §9.5):
 -- its triggers on trees and step_library, the view public.step_library_entries, its search
--- index and schema stepsync with every function and type in it. The application's tables, their
+-- column and index, and schema stepsync with every function and type in it. The application's tables, their
 -- rows and the sync columns, keys and constraints stay (drop_columns.sql removes those), so
 -- installing again later finds every entry with its id, usage count and rating.
 --
@@ -44,16 +44,31 @@ BEGIN
     END IF;
 END;
 $stepsync$;
-DROP TRIGGER IF EXISTS t31_sync_on_update ON public.trees;
-DROP TRIGGER IF EXISTS t30_sync_on_insert ON public.trees;
-DROP TRIGGER IF EXISTS t20_retire_on_delete ON public.trees;
-DROP TRIGGER IF EXISTS t10_set_updated_at ON public.trees;
-DROP TRIGGER IF EXISTS t10_set_updated_at ON public.step_library;
-DROP TRIGGER IF EXISTS t05_guard_delete ON public.step_library;
-DROP TRIGGER IF EXISTS t05_guard_update ON public.step_library;
-DROP TRIGGER IF EXISTS t05_guard_insert ON public.step_library;
-DROP TRIGGER IF EXISTS t04_check_marker ON public.step_library;
-DROP INDEX IF EXISTS public.step_library_search_idx;
+-- Every trigger on trees and step_library that runs a stepsync function (the application's own
+-- triggers stay), then the search index and the search column, which only stepsync keeps current
+-- (a column left behind would go stale; installing again rebuilds it).
+DO $stepsync$
+DECLARE
+    v_trigger record;
+BEGIN
+    FOR v_trigger IN
+        SELECT tg.tgname, tg.tgrelid::pg_catalog.regclass AS rel
+          FROM pg_catalog.pg_trigger AS tg
+          JOIN pg_catalog.pg_proc AS p ON p.oid = tg.tgfoid
+         WHERE NOT tg.tgisinternal AND p.pronamespace = 'stepsync'::pg_catalog.regnamespace
+         ORDER BY 2, 1
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', v_trigger.tgname, v_trigger.rel);
+    END LOOP;
+    IF pg_catalog.col_description('public.step_library'::pg_catalog.regclass,
+                                  (SELECT a.attnum FROM pg_catalog.pg_attribute AS a
+                                    WHERE a.attrelid = 'public.step_library'::pg_catalog.regclass
+                                      AND a.attname = 'search_vector' AND NOT a.attisdropped)) LIKE 'stepsync:%' THEN
+        ALTER TABLE public.step_library DROP COLUMN search_vector;   -- its indexes go with it
+    END IF;
+END;
+$stepsync$;
+DROP INDEX IF EXISTS public.step_library_search_idx;   -- the expression index of stepsync before 0002
 -- The functions and the row type go with the schema; nothing outside it depends on them (checked above).
 SET LOCAL client_min_messages = warning;  -- not one NOTICE per function dropped
 DROP SCHEMA IF EXISTS stepsync CASCADE;

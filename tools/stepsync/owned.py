@@ -32,7 +32,7 @@ TREES_TABLE: Final = "trees"
 SYNC_COLUMNS: Final[tuple[str, ...]] = ("source_tree_id", "source_node_id", "is_flow_synced", "last_synced_at")
 """The seed design's four sync columns (its migration 030), which an adopted database may already have."""
 
-LIBRARY_COLUMNS: Final[tuple[str, ...]] = (*SYNC_COLUMNS, "forked_from_id")
+LIBRARY_COLUMNS: Final[tuple[str, ...]] = (*SYNC_COLUMNS, "forked_from_id", "search_vector")
 """Every column stepsync adds to public.step_library."""
 
 UNIQUE_KEY_COLUMNS: Final[tuple[str, ...]] = ("source_tree_id", "source_node_id")
@@ -45,12 +45,14 @@ LIBRARY_CONSTRAINTS: Final[tuple[str, ...]] = (
     "step_library_source_check",
     "step_library_synced_node_check",
     "step_library_synced_active_check",
+    "step_library_is_flow_synced_not_null",  # only when an adopted is_flow_synced was nullable
 )
 """Constraints stepsync adds to public.step_library, under the names a standalone install gives them."""
 
 LIBRARY_INDEXES: Final[tuple[str, ...]] = (
     "step_library_forked_from_id_idx",
-    "step_library_search_idx",
+    "step_library_search_vector_idx",
+    "step_library_search_idx",  # the expression index of stepsync before revision stepsync_0002
 )
 """Indexes stepsync adds to public.step_library (the unique key's index is named by the constraint)."""
 
@@ -61,13 +63,17 @@ VERSION_TABLE: Final = "stepsync_version"
 """stepsync's own version table in schema public (it never touches the application's alembic_version)."""
 
 TRIGGERS: Final[dict[str, tuple[str, ...]]] = {
-    TREES_TABLE: ("t10_set_updated_at", "t20_retire_on_delete", "t30_sync_on_insert", "t31_sync_on_update"),
+    TREES_TABLE: ("t10_set_updated_at", "t11_set_updated_at_structure", "t20_retire_on_delete",
+                  "t30_sync_on_insert", "t31_sync_on_update", "t32_sync_on_structure"),
     LIBRARY_TABLE: (
         "t04_check_marker",
         "t05_guard_delete",
         "t05_guard_insert",
         "t05_guard_update",
         "t10_set_updated_at",
+        "t20_search_vector_insert",
+        "t21_search_vector_update",
+        "t22_search_vector_usage",
     ),
 }
 """Triggers stepsync creates on the application's tables; their functions live in schema stepsync."""

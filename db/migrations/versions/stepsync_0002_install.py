@@ -4,15 +4,18 @@ What it does, in order (frozen files in db/migrations/sql/stepsync_0002/):
   1. preflight.sql: refuses (55000, every problem in DETAIL) before changing
      anything when the tables cannot take stepsync;
   2. in one short transaction, as the tables' owner: schema stepsync, the sync
-     columns and their constraints (added NOT VALID, or adopted), the row type,
-     the view, every function, the grants;
+     columns and their constraints (added NOT VALID, or adopted), the search
+     vector column, the row type, the view, every function (and none of an
+     earlier stepsync that this one no longer has: prune.sql), the grants;
   3. outside a transaction: the unique key (source_tree_id, source_node_id),
      built CONCURRENTLY unless the application has one;
   4. in a second short transaction: the key attached as a constraint, then the
      triggers: from here on every publish syncs;
-  5. outside a transaction: the other indexes, CONCURRENTLY; the backfill
-     (`CALL stepsync.backfill()`, committing batch by batch; skipped with
-     `-x backfill=false`); the orphans retired and the constraints validated.
+  5. outside a transaction, each statement committing on its own: the search
+     vector of the rows already there, in ranges; the backfill
+     (stepsync.backfill_batch over ranges of flows; skipped with
+     `-x backfill=false`); the other indexes, CONCURRENTLY, and ANALYZE; the
+     orphans retired and the constraints validated.
 Every step can run again: an interrupted upgrade is finished by running it
 again. The DDL waits at most lock_timeout (1 s, or the setting
 stepsync.lock_timeout) for its locks, so it never stalls the application;
@@ -54,6 +57,7 @@ FUNCTIONS = (
     "visible_steps.sql",
     "fork_step.sql",
     "_search_document.sql",
+    "tg_step_library__search_vector.sql",
     "search_steps.sql",
     "check_library.sql",
     "check_flows.sql",
@@ -61,14 +65,19 @@ FUNCTIONS = (
 
 TRIGGERS = (
     "trees__t10_set_updated_at.sql",
-    "step_library__t10_set_updated_at.sql",
+    "trees__t11_set_updated_at_structure.sql",
     "trees__t20_retire_on_delete.sql",
     "trees__t30_sync_on_insert.sql",
     "trees__t31_sync_on_update.sql",
+    "trees__t32_sync_on_structure.sql",
     "step_library__t04_check_marker.sql",
     "step_library__t05_guard_insert.sql",
     "step_library__t05_guard_update.sql",
     "step_library__t05_guard_delete.sql",
+    "step_library__t10_set_updated_at.sql",
+    "step_library__t20_search_vector_insert.sql",
+    "step_library__t21_search_vector_update.sql",
+    "step_library__t22_search_vector_usage.sql",
 )
 
 
@@ -81,18 +90,21 @@ def upgrade() -> None:
     frozen.transaction(
         op,
         frozen.read(revision, "columns.sql"),
+        frozen.read(revision, "search.sql"),
         frozen.read(revision, "types.sql"),
         frozen.unless_exists("public.step_library_entries", frozen.read(revision, "step_library_entries.sql")),
         *(frozen.read(revision, name) for name in FUNCTIONS),
+        frozen.read(revision, "prune.sql"),
         frozen.read(revision, "grants.sql"),
     )
     frozen.outside_transaction(op, revision, "unique_key.gexec.sql")
     frozen.transaction(op, frozen.read(revision, "unique_key.sql"),
                        *(frozen.read(revision, name) for name in TRIGGERS),
                        history.schema_comment_sql(revision))
-    frozen.outside_transaction(op, revision, "indexes.gexec.sql")
+    frozen.outside_transaction(op, revision, "search_fill.gexec.sql")
     if frozen.option(op, "backfill", True):
         frozen.outside_transaction(op, revision, "backfill.gexec.sql")
+    frozen.outside_transaction(op, revision, "indexes.gexec.sql")
     frozen.outside_transaction(op, revision, "validate.gexec.sql")
 
 

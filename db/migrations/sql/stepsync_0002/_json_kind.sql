@@ -1,7 +1,4 @@
--- stepsync._json_kind(p_value): how a JSON value reads in an error message:
--- "missing" for SQL NULL (an absent key), "null", "an empty string", "a blank
--- string", "a JSON array", "a JSON number (42)", ... Used only on the error
--- path of stepsync._nodes.
+-- stepsync._json_kind: the explanation is the comment at the top of its body (\sf stepsync._json_kind shows it).
 CREATE OR REPLACE FUNCTION stepsync._json_kind(p_value jsonb)
 RETURNS text
 LANGUAGE sql
@@ -9,6 +6,10 @@ IMMUTABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+-- stepsync._json_kind(p_value): how a JSON value reads in an error message:
+-- "missing" for SQL NULL (an absent key), "null", "an empty string", "a blank
+-- string", "a JSON array", "a JSON number (42)", ... Used only on the error
+-- path of stepsync._nodes.
     SELECT CASE
         WHEN p_value IS NULL THEN 'missing'
         WHEN pg_catalog.jsonb_typeof(p_value) = 'string' AND p_value #>> '{}' = '' THEN 'an empty string'

@@ -1,3 +1,11 @@
+-- stepsync._retire(p_tree_id): retires every active synced entry of a flow
+-- (SPEC §5.3, §5.5). Called by stepsync.tg_trees__sync, stepsync.tg_trees__retire_on_delete
+-- and stepsync.sync_tree. The explanation is in the body, so that \sf shows it.
+CREATE OR REPLACE FUNCTION stepsync._retire(p_tree_id uuid)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
 -- stepsync._retire(p_tree_id): retire every active synced entry of a flow
 -- (SPEC §5.3 deactivate or archive, §5.5 delete). Retired entries keep all
 -- their values (usage, ratings, content) and come back when the flow is
@@ -5,11 +13,6 @@
 -- entries it retired. Marks the sync as writing like stepsync._sync does, and
 -- like it locks the entries in source_node_id order before writing any.
 -- Called by the sync trigger, the delete trigger and stepsync.sync_tree.
-CREATE OR REPLACE FUNCTION stepsync._retire(p_tree_id uuid)
-RETURNS integer
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $function$
 DECLARE
     v_retired integer;
     v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);

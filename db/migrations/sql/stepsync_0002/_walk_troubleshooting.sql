@@ -1,7 +1,29 @@
 -- stepsync._walk_troubleshooting(p_structure, p_exact): the nodes of a
 -- troubleshooting flow that would sync (SPEC §2): every JSON object at any
 -- depth, under any key or in any array, whose "type" is "action" or
--- "solution". Returns their raw fields; stepsync._nodes checks and shapes them.
+-- "solution". Called by stepsync._nodes. The explanation is in the body, so
+-- that \sf shows it.
+CREATE OR REPLACE FUNCTION stepsync._walk_troubleshooting(p_structure jsonb, p_exact boolean DEFAULT false)
+RETURNS TABLE (
+    ord bigint,
+    path text,
+    node_id jsonb,
+    node_type text,
+    title jsonb,
+    description jsonb,
+    expected_outcome jsonb,
+    commands jsonb
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
+SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
+AS $function$
+-- The nodes of a troubleshooting flow that would sync (SPEC §2): every JSON
+-- object at any depth, under any key or in any array, whose "type" is
+-- "action" or "solution". Returns their raw fields; stepsync._nodes checks and
+-- shapes them.
 --
 -- Three walks, one result (the tests compare them on the same trees):
 --  * shallow (nothing 64 levels deep, the normal case): one jsonb_path_query
@@ -20,24 +42,8 @@
 --  * exact (p_exact, used to report a problem): level by level with jsonb_each
 --    and jsonb_array_elements, carrying each node's JSON path. Exact order,
 --    no recursion, but it copies subtrees: only for error reports.
--- No PL/pgSQL recursion anywhere (PITFALLS.md). Called by stepsync._nodes.
-CREATE OR REPLACE FUNCTION stepsync._walk_troubleshooting(p_structure jsonb, p_exact boolean DEFAULT false)
-RETURNS TABLE (
-    ord bigint,
-    path text,
-    node_id jsonb,
-    node_type text,
-    title jsonb,
-    description jsonb,
-    expected_outcome jsonb,
-    commands jsonb
-)
-LANGUAGE plpgsql
-STABLE
-SET search_path = pg_catalog, pg_temp
-SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
-SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
-AS $function$
+-- No PL/pgSQL recursion anywhere (a function calling itself per level runs
+-- out of stack at 600-800 levels). Called by stepsync._nodes.
 DECLARE
     v_docs jsonb[];
     v_offset bigint := 0;

@@ -1,5 +1,5 @@
 -- The backfill (docs/contract.md §5.6): every listed flow synced, and the entries of deactivated or
--- archived flows retired, by stepsync.backfill_batch over consecutive ranges of about 200 flow ids,
+-- archived flows retired, by stepsync.backfill_batch over consecutive ranges of 50 flow ids,
 -- each range one statement outside a transaction block, so each commits on its own: the
 -- application's writes wait at most for one batch, and an interrupted backfill keeps what it did.
 -- A generator (see unique_key.gexec.sql). A flow published while it runs is synced by its trigger.
@@ -11,8 +11,8 @@ WITH needing AS (
             AND EXISTS (SELECT FROM public.step_library AS s
                          WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active))
 ),
-bounds AS (             -- the last id of every 200th flow ends a range
-    SELECT n.id FROM needing AS n WHERE n.n % 200 = 0
+bounds AS (             -- the last id of every 50th flow ends a range (50 flows of any size commit well under a second)
+    SELECT n.id FROM needing AS n WHERE n.n % 50 = 0
 ),
 ranges AS (
     SELECT pg_catalog.lag(b.id) OVER (ORDER BY b.id) AS after_id, b.id AS through_id FROM bounds AS b

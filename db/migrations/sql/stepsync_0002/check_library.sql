@@ -1,19 +1,4 @@
--- stepsync.check_library(): the oracle. Derives from scratch, from the flows
--- alone, what step_library must hold, and returns every difference from what
--- it does hold (EXCEPT ALL, both ways). No rows: the library is consistent.
---
--- What must hold (SPEC §5):
---  * a listed flow (published and active): exactly one active synced entry per
---    node its structure yields (stepsync._nodes), with that title, step_type,
---    content and visibility and the flow's account_id; any other active synced
---    entry of the flow is a difference ("unexpected");
---  * a deactivated or archived flow: no active synced entry;
---  * a draft: whatever its last publish left (§5.4), so not compared;
---  * a synced entry whose flow is gone (source_tree_id null): retired;
---  * a listed flow whose structure fails the publish checks: reported with
---    its problem (only reachable with the triggers disabled).
--- Read-only; runs with the caller's rights. A tool for DBAs (stepsync check)
--- and the invariant of the concurrency, property and soak tests.
+-- stepsync.check_library: the explanation is the comment at the top of its body (\sf stepsync.check_library shows it).
 CREATE OR REPLACE FUNCTION stepsync.check_library()
 RETURNS TABLE (
     difference text,
@@ -26,6 +11,22 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 AS $function$
+-- stepsync.check_library(): the oracle. Derives from scratch, from the flows
+-- alone, what step_library must hold, and returns every difference from what
+-- it does hold (EXCEPT ALL, both ways). No rows: the library is consistent.
+--
+-- What must hold (docs/contract.md §5):
+--  * a listed flow (published and active): exactly one active synced entry per
+--    node its structure yields (stepsync._nodes), with that title, step_type,
+--    content and visibility and the flow's account_id; any other active synced
+--    entry of the flow is a difference ("unexpected");
+--  * a deactivated or archived flow: no active synced entry;
+--  * a draft: whatever its last publish left (§5.4), so not compared;
+--  * a synced entry whose flow is gone (source_tree_id null): retired;
+--  * a listed flow whose structure fails the publish checks: reported with
+--    its problem (only reachable with the triggers disabled).
+-- Read-only; runs with the caller's rights. A tool for DBAs (stepsync check)
+-- and the invariant of the concurrency, property and soak tests.
     WITH derived AS (
         SELECT t.id AS tree_id, n.source_node_id, n.problem, n.problem_path,
                pg_catalog.jsonb_build_object('title', n.title, 'step_type', n.step_type, 'content', n.content,

@@ -1,5 +1,11 @@
+-- stepsync.fork_step: the explanation is the comment at the top of its body (\sf stepsync.fork_step shows it).
+CREATE OR REPLACE FUNCTION stepsync.fork_step(p_step_id uuid, p_user_id uuid)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
 -- stepsync.fork_step(p_step_id, p_user_id): a personal, editable copy of a
--- library step (SPEC §6.4). The copy is hand-made (is_flow_synced = false, no
+-- library step (docs/contract.md §6.4). The copy is hand-made (is_flow_synced = false, no
 -- source), private, owned by the user and their account, remembers its
 -- original in forked_from_id, and starts with no usage and no rating.
 -- A step that does not exist, is retired or is not visible to the user, or a
@@ -7,11 +13,6 @@
 -- error reveals nothing about steps the user may not see.
 -- Takes the application's word for who the user is; runs with the caller's
 -- rights (inserting the copy takes INSERT on step_library).
-CREATE OR REPLACE FUNCTION stepsync.fork_step(p_step_id uuid, p_user_id uuid)
-RETURNS uuid
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $function$
 DECLARE
     v_fork uuid;
 BEGIN
@@ -34,4 +35,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.fork_step(uuid, uuid) IS
-    'Creates a private, editable copy of a visible step for a user and returns its id; P0002 when the step or user is not there or not visible (SPEC §6.4).';
+    'Creates a private, editable copy of a visible step for a user and returns its id; P0002 when the step or user is not there or not visible (docs/contract.md §6.4).';

@@ -1,12 +1,6 @@
--- stepsync.preview(p_tree_id): the entries a publish of the flow would write
--- now, without writing anything (SPEC §6.5): source_node_id, title, step_type,
--- content and visibility, procedural steps in array order, troubleshooting
--- nodes in walk order (exact up to 1,000 levels of nesting; deeper subtrees
--- follow band by band, see stepsync._walk_troubleshooting).
---
--- It applies the publish-time checks (§4): a flow that could not be published
--- raises 23514 here too. Runs with the caller's rights: reading the flow needs
--- SELECT on public.trees. Unknown flow: P0002.
+-- stepsync.preview(p_tree_id): the entries a publish would write now, without
+-- writing (SPEC §6.5); reads the flow through stepsync._nodes. Used by
+-- `stepsync preview` and clients. The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.preview(p_tree_id uuid)
 RETURNS TABLE (
     source_node_id text,
@@ -19,6 +13,15 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+-- stepsync.preview(p_tree_id): the entries a publish of the flow would write
+-- now, without writing anything (SPEC §6.5): source_node_id, title, step_type,
+-- content and visibility, procedural steps in array order, troubleshooting
+-- nodes in walk order (exact up to 1,000 levels of nesting; deeper subtrees
+-- follow band by band, see stepsync._walk_troubleshooting).
+--
+-- It applies the publish-time checks (§4): a flow that could not be published
+-- raises 23514 here too. Runs with the caller's rights: reading the flow needs
+-- SELECT on public.trees. Unknown flow: P0002.
 DECLARE
     v_tree public.trees;
 BEGIN

@@ -1,6 +1,6 @@
 -- Trigger t05_guard_update on public.step_library: synced steps are read-only
 -- but for usage_count, rating and rating_count, and hand-made steps cannot be
--- made synced (SPEC §6.1). Updates that leave hand-made rows hand-made, and the
+-- made synced (docs/contract.md §6.1). Updates that leave hand-made rows hand-made, and the
 -- sync's own (stepsync.sync_writing = 'on'), skip it in the WHEN clause.
 -- t05 fires before t10_set_updated_at.
 CREATE OR REPLACE TRIGGER t05_guard_update
@@ -12,4 +12,4 @@ CREATE OR REPLACE TRIGGER t05_guard_update
     EXECUTE FUNCTION stepsync.tg_step_library__guard();
 
 COMMENT ON TRIGGER t05_guard_update ON public.step_library IS
-    'Refuses (42501) changes to synced steps other than usage_count, rating and rating_count (SPEC §6.1).';
+    'Refuses (42501) changes to synced steps other than usage_count, rating and rating_count (docs/contract.md §6.1).';

@@ -1,6 +1,6 @@
 -- View public.step_library_entries: every column of public.step_library plus
 -- source_tree_name, the name of the flow an entry is synced from (null for
--- hand-made rows, forks and entries whose flow was deleted) (SPEC §6.2). It is
+-- hand-made rows, forks and entries whose flow was deleted) (docs/contract.md §6.2). It is
 -- what the library browser lists, with its "From flow" badge.
 -- security_invoker: reading it takes SELECT on step_library and trees, as
 -- reading the tables would; the view grants nothing of its own.
@@ -32,7 +32,7 @@ SELECT s.id,
   LEFT JOIN public.trees AS t ON t.id = s.source_tree_id;
 
 COMMENT ON VIEW public.step_library_entries IS
-    'Every column of step_library plus source_tree_name, the source flow''s name (SPEC §6.2).';
+    'Every column of step_library plus source_tree_name, the source flow''s name (docs/contract.md §6.2).';
 COMMENT ON COLUMN public.step_library_entries.id IS 'Primary key of the step.';
 COMMENT ON COLUMN public.step_library_entries.title IS 'Short title of the step.';
 COMMENT ON COLUMN public.step_library_entries.step_type IS 'action or solution.';

@@ -1,19 +1,25 @@
--- stepsync.sync_tree(p_tree_id): bring one flow's library entries to the state
--- SPEC §5 gives for its current row (§6.6), for repair and backfill: a listed
--- flow is synced (§5.1, §5.2), a deactivated or archived one has its entries
--- retired (§5.3), a draft keeps the library as it is (§5.4). Returns how many
--- library rows it wrote or retired (0 when everything was already in step).
---
--- Locks the flow row (FOR NO KEY UPDATE) so that it serialises with a
--- concurrent publish of the same flow. Unknown flow: P0002.
--- SECURITY DEFINER like the sync trigger, whose work it repeats; EXECUTE is
--- not granted to PUBLIC: it is a tool for the owner and DBAs.
+-- stepsync.sync_tree(p_tree_id): repairs one flow's library entries (SPEC §6.6);
+-- calls stepsync._sync or stepsync._retire. Used by `stepsync resync` and DBAs.
+-- The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.sync_tree(p_tree_id uuid)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
+-- stepsync.sync_tree(p_tree_id): bring one flow's library entries to the state
+-- SPEC §5 gives for its current row (§6.6), for repair and backfill: a listed
+-- flow is synced (§5.1, §5.2), a deactivated or archived one has its entries
+-- retired (§5.3), a draft keeps the library as it is (§5.4). Returns how many
+-- library rows it wrote or retired (0 when everything was already in step).
+--
+-- It always syncs in full (every node shaped and compared with its entry,
+-- never from a previous structure), so it also repairs a library that was
+-- changed behind the triggers' back. Locks the flow row (FOR NO KEY UPDATE)
+-- so that it serialises with a concurrent publish of the same flow. Unknown
+-- flow: P0002.
+-- SECURITY DEFINER like the sync trigger, whose work it repeats; EXECUTE is
+-- not granted to PUBLIC: it is a tool for the owner and DBAs.
 DECLARE
     v_tree public.trees;
 BEGIN

@@ -1,6 +1,12 @@
+-- stepsync.tg_step_library__guard: the explanation is the comment at the top of its body (\sf stepsync.tg_step_library__guard shows it).
+CREATE OR REPLACE FUNCTION stepsync.tg_step_library__guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
 -- stepsync.tg_step_library__guard(): BEFORE INSERT / UPDATE / DELETE row
 -- trigger function on public.step_library: synced rows are read-only to
--- everyone but the sync (SPEC §6.1). It raises 42501 before any constraint is
+-- everyone but the sync (docs/contract.md §6.1). It raises 42501 before any constraint is
 -- checked, so a client learns that the row is read-only, not which CHECK failed.
 --
 -- The sync's own writes never get here: they run with stepsync.sync_writing =
@@ -17,11 +23,6 @@
 --  * UPDATE of a hand-made row: may not make it synced or give it a source;
 --  * DELETE: may not delete an active synced row (retired ones may go).
 -- The triggers' WHEN clauses also keep hand-made rows and forks away from it.
-CREATE OR REPLACE FUNCTION stepsync.tg_step_library__guard()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $function$
 DECLARE
     v_owner boolean;
     v_changed text;
@@ -99,6 +100,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.tg_step_library__guard() IS
-    'Trigger function: synced library steps are read-only to everyone but the sync; usage_count, rating and rating_count stay writable (SPEC §6.1). Raises 42501.';
+    'Trigger function: synced library steps are read-only to everyone but the sync; usage_count, rating and rating_count stay writable (docs/contract.md §6.1). Raises 42501.';
 
 REVOKE ALL ON FUNCTION stepsync.tg_step_library__guard() FROM PUBLIC;

@@ -1,14 +1,17 @@
 -- stepsync.tg_trees__retire_on_delete(): BEFORE DELETE row trigger function on
--- public.trees (SPEC §5.5). It retires the flow's entries before the row goes,
--- so that when the foreign key then sets their source_tree_id to null they are
--- already inactive (step_library_synced_active_check holds them to that).
--- SECURITY DEFINER for the same reason as stepsync.tg_trees__sync.
+-- public.trees (SPEC §5.5), fired by t20_retire_on_delete; calls stepsync._retire.
+-- The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.tg_trees__retire_on_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
+-- stepsync.tg_trees__retire_on_delete(): BEFORE DELETE row trigger function on
+-- public.trees (SPEC §5.5). It retires the flow's entries before the row goes,
+-- so that when the foreign key then sets their source_tree_id to null they are
+-- already inactive (step_library_synced_active_check holds them to that).
+-- SECURITY DEFINER for the same reason as stepsync.tg_trees__sync.
 BEGIN
     IF TG_WHEN <> 'BEFORE' OR TG_LEVEL <> 'ROW' OR TG_OP <> 'DELETE' THEN
         RAISE EXCEPTION 'stepsync.tg_trees__retire_on_delete must be a BEFORE DELETE row trigger, not % % %',

@@ -1,29 +1,25 @@
--- Trigger t31_sync_on_update on public.trees: the only path from a flow
--- update to the library (SPEC §5).
+-- Trigger t31_sync_on_update on public.trees: a flow update that changes
+-- whether the flow is listed, or its type, visibility or account (SPEC §5.1,
+-- §5.3); with t32_sync_on_structure, the only path from a flow update to the
+-- library. Calls stepsync.tg_trees__sync, which decides what the change
+-- means: a full sync when the flow is listed now, retirement when it was
+-- deactivated or archived, nothing when it went back to draft (§5.4).
 --
--- UPDATE OF lists the columns the library depends on: a statement that sets
--- none of them (a rename, a description edit) does not even evaluate the WHEN.
--- The WHEN clause lets through exactly the writes §5 names:
---  * the flow is listed now and was not before, or its type, visibility,
---    account or structure changed (§5.1); the structure comparison, the only
---    costly one, comes last, so re-saving the same structure does no library
---    work but the comparison (§5.8);
---  * is_active turned false, or status turned 'archived' (§5.3).
--- Back to draft (§5.4) and re-setting status = 'published' (§5.8) fall through.
+-- UPDATE OF lists the columns that decision reads (not tree_structure): a
+-- statement that sets none of them (a rename, a structure edit) does not even
+-- evaluate the WHEN, and the WHEN lets through only a row where one of them
+-- changed, so re-setting status = 'published' does nothing at all (§5.8). It
+-- compares the five values as one row: a small expression is cheap to set up
+-- for each statement. A structure edit of a flow that stays listed with the
+-- same type, visibility and account is t32_sync_on_structure's, and such a
+-- row changes none of the five: the two WHEN clauses exclude each other, so
+-- one statement never syncs a flow twice.
 CREATE OR REPLACE TRIGGER t31_sync_on_update
-    AFTER UPDATE OF status, is_active, tree_structure, tree_type, is_public, account_id ON public.trees
+    AFTER UPDATE OF status, is_active, tree_type, is_public, account_id ON public.trees
     FOR EACH ROW
-    WHEN (
-        (NEW.status = 'published' AND NEW.is_active
-         AND (OLD.status <> 'published' OR NOT OLD.is_active
-              OR OLD.tree_type <> NEW.tree_type
-              OR OLD.is_public <> NEW.is_public
-              OR OLD.account_id IS DISTINCT FROM NEW.account_id
-              OR OLD.tree_structure <> NEW.tree_structure))
-        OR (OLD.is_active AND NOT NEW.is_active)
-        OR (NEW.status = 'archived' AND OLD.status <> 'archived')
-    )
+    WHEN ((NEW.status, NEW.is_active, NEW.tree_type, NEW.is_public, NEW.account_id)
+          IS DISTINCT FROM (OLD.status, OLD.is_active, OLD.tree_type, OLD.is_public, OLD.account_id))
     EXECUTE FUNCTION stepsync.tg_trees__sync();
 
 COMMENT ON TRIGGER t31_sync_on_update ON public.trees IS
-    'Syncs a flow that became listed or whose content changed; retires its entries when deactivated or archived (SPEC §5).';
+    'Syncs a flow that became listed or changed type, visibility or account; retires its entries when deactivated or archived (SPEC §5.1, §5.3).';
