@@ -19,7 +19,7 @@ CHANGED = (
     "tg_trees__sync.sql", "tg_trees__retire_on_delete.sql", "sync_tree.sql", "preview.sql",
     "trees__t10_set_updated_at.sql", "trees__t11_set_updated_at_structure.sql",
     "step_library__t10_set_updated_at.sql", "trees__t20_retire_on_delete.sql", "trees__t30_sync_on_insert.sql",
-    "trees__t31_sync_on_update.sql", "trees__t32_sync_on_structure.sql",
+    "trees__t31_sync_on_update.sql", "trees__t32_sync_on_structure.sql", "trees__t33_sync_on_settings.sql",
 )
 
 
@@ -203,6 +203,24 @@ def test_one_statement_syncs_a_flow_once(db, flows, sql):
     doc = psycopg.types.json.Jsonb(procedure(3, tag=" v2"))
     assert sync_calls(db, sql, {"doc": doc, "tree": tree}) == 1
     assert oracle(db) == []
+
+
+def test_a_draft_published_with_new_settings_and_structure_syncs_once(db, flows):
+    tree = flows.create(procedure(2))
+    assert sync_calls(db, "UPDATE trees SET status = 'published', is_public = true, tree_type = 'maintenance',"
+                          " tree_structure = %s WHERE id = %s", (psycopg.types.json.Jsonb(procedure(3)), tree)) == 1
+    assert {e[3] for e in flows.entries(tree).values()} == {"public"}
+    assert oracle(db) == []
+
+
+def test_an_unlisted_flow_s_settings_do_no_library_work(db, flows):
+    tree = flows.create(procedure(2), status="published")
+    flows.update(tree, status="draft")
+    with db.connect(autocommit=False) as conn:
+        conn.execute("SET track_functions = 'all'")
+        conn.execute("UPDATE trees SET is_public = true, account_id = NULL WHERE id = %s", (tree,))
+        assert calls(conn, "tg_trees__sync") == 0
+        conn.rollback()
 
 
 def test_a_draft_published_with_a_new_structure_syncs_once(db, flows):
