@@ -235,6 +235,13 @@ def build() -> str:
             ("text", "updated_at = now() on rewrites and retirements (§5.9)"),
             ("file", "step_library__t10_set_updated_at.sql"),
         ], "guard"),
+        Box(0, 0, 0, [
+            ("title", "t20 / t21 / t22 search vector   BEFORE, FOR EACH ROW"),
+            ("text", "stores search_vector (text, audience and popularity keys)"),
+            ("text", "for search_steps; only when what it is made of changes"),
+            ("file", "step_library__t2*_search_vector_*.sql,"),
+            ("file", "tg_step_library__search_vector.sql"),
+        ], "guard"),
     ])
     upsert, retired = sync.children[4], sync.children[5]
     guards.y = max(retire.bottom + 40, retired.y + retired.h / 2 + 30 - guards.h)
@@ -278,7 +285,8 @@ def build() -> str:
         'then the AFTER triggers t31_sync_on_update and t32_sync_on_structure, whose WHEN clauses decide whether '
         'the write matters; stepsync.tg_trees__sync calls '
         'stepsync._sync (extraction and checks in stepsync._nodes, locks, upsert, retirement) or stepsync._retire; '
-        'every write to public.step_library passes t04_check_marker, the t05 guards and t10_set_updated_at.</desc>'),
+        'every write to public.step_library passes t04_check_marker, the t05 guards, t10_set_updated_at '
+        'and the search vector triggers.</desc>'),
         ('<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#444"/></marker></defs>'),
         f'<rect x="0" y="0" width="{WIDTH}" height="{height:.0f}" fill="#ffffff"/>',

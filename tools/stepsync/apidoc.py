@@ -102,6 +102,7 @@ SELECT con.conname, pg_catalog.pg_get_constraintdef(con.oid), pg_catalog.obj_des
               WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey))
   FROM pg_catalog.pg_constraint AS con
  WHERE con.conrelid = %s
+   AND con.contype <> 'n'   -- NOT NULL (a constraint row from PostgreSQL 18 on): shown with the column
  ORDER BY con.conname
 """
 
