@@ -127,15 +127,17 @@ def build() -> str:
         ("title", "3  PostgreSQL writes the new row of public.trees"),
     ], "trees")
     when = Box(L, 0, LW, [
-        ("title", "4  AFTER UPDATE row triggers t31 and t32 (on INSERT: t30)"),
-        ("code", "t31: AFTER UPDATE OF status, is_active, tree_type, is_public, account_id"),
-        ("text", "WHEN one of these five values changed (step 5 decides what it means)."),
+        ("title", "4  AFTER UPDATE row triggers t31, t33, t32 (on INSERT: t30)"),
+        ("code", "t31: AFTER UPDATE OF status, is_active"),
+        ("text", "WHEN status or is_active changed (step 5 decides what it means)."),
+        ("code", "t33: AFTER UPDATE OF tree_type, is_public, account_id"),
+        ("text", "WHEN a listed flow stays listed with a new type, visibility or account."),
         ("code", "t32: AFTER UPDATE OF tree_structure"),
         ("text", "WHEN still listed, same type, visibility, account, structure changed."),
         ("text", "The WHEN clauses exclude each other. A rename, the same structure re-saved"),
         ("text", "or status re-set to 'published' stops here, with no function call (§5.8)."),
-        ("file", "trees__t31_sync_on_update.sql, trees__t32_sync_on_structure.sql,"),
-        ("file", "trees__t30_sync_on_insert.sql"),
+        ("file", "trees__t31_sync_on_update.sql, trees__t33_sync_on_settings.sql,"),
+        ("file", "trees__t32_sync_on_structure.sql, trees__t30_sync_on_insert.sql"),
     ], "trees")
     dispatch = Box(L, 0, LW, [
         ("title", "5  stepsync.tg_trees__sync()   SECURITY DEFINER"),
@@ -282,7 +284,8 @@ def build() -> str:
         f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-labelledby="title desc">'),
         '<title id="title">stepsync write path</title>',
         ('<desc id="desc">A client UPDATE of public.trees fires t10_set_updated_at and t11_set_updated_at_structure, '
-        'then the AFTER triggers t31_sync_on_update and t32_sync_on_structure, whose WHEN clauses decide whether '
+        'then the AFTER triggers t31_sync_on_update, t33_sync_on_settings and t32_sync_on_structure, whose WHEN '
+        'clauses decide whether '
         'the write matters; stepsync.tg_trees__sync calls '
         'stepsync._sync (extraction and checks in stepsync._nodes, locks, upsert, retirement) or stepsync._retire; '
         'every write to public.step_library passes t04_check_marker, the t05 guards, t10_set_updated_at '
