@@ -225,11 +225,12 @@ def test_a_library_published_too_is_the_publishers_row_for_row(pair):
                                          "tables": ["public.step_library", "public.trees"]}]
 
     # Switched by hand anyway: doctor says what goes wrong and how to undo it.
-    for trigger in ("t20_retire_on_delete", "t30_sync_on_insert", "t31_sync_on_update"):
-        pair.sub.execute(f"ALTER TABLE public.trees ENABLE ALWAYS TRIGGER {trigger}")
-    for trigger in ("t04_check_marker", "t05_guard_delete", "t05_guard_insert", "t05_guard_update",
-                    "t10_set_updated_at"):
-        pair.sub.execute(f"ALTER TABLE public.step_library ENABLE ALWAYS TRIGGER {trigger}")
+    for table, trigger in pair.sub.execute(
+            "SELECT t.tgrelid::regclass::text, t.tgname FROM pg_trigger AS t JOIN pg_proc AS p ON p.oid = t.tgfoid"
+            " WHERE NOT t.tgisinternal AND p.pronamespace = 'stepsync'::regnamespace"
+            "   AND (t.tgrelid = 'public.step_library'::regclass"
+            "        OR (t.tgrelid = 'public.trees'::regclass AND p.proname NOT LIKE '%updated_at%'))").fetchall():
+        pair.sub.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
     report = as_json(stepsync("doctor", "--json", url=pair.sub_url))
     assert [(x["check"], x["object"]) for x in report["findings"]] == [
         ("replication", f"subscription {name}"), ("replication", f"trigger {replica['foreign_key_trigger']['trigger']}"

@@ -40,6 +40,7 @@ view (lock_timeout 2 s), so it is not for a busy primary at peak time.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -477,6 +478,32 @@ SELECT c.relname, t.tgname, t.tgtype::int, p.oid::regproc::text,
 """
 
 
+def _planned(conn: psycopg.Connection[Any], query: str) -> str | None:
+    """QUERY as the server parses, analyses and plans it (EXPLAIN VERBOSE, which runs nothing), or None
+    when it cannot (no SELECT privilege, say). Two spellings of one query plan alike: the server's own
+    rewrites (IS NOT DISTINCT FROM into NOT ... IS DISTINCT FROM, row comparisons into column ones,
+    casts, parentheses) are the same on both sides."""
+    try:
+        with conn.transaction():
+            row = conn.execute(f"EXPLAIN (VERBOSE, COSTS OFF, FORMAT JSON) {query}").fetchone()
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:
+        return None
+    return None if row is None else json.dumps(row[0], sort_keys=True)
+
+
+def _same_expression(conn: psycopg.Connection[Any], table: str, installed: str | None, packaged: str | None) -> bool:
+    """Whether a trigger's installed WHEN clause and the packaged one are the same expression."""
+    if installed is None or packaged is None:
+        return installed is None and packaged is None
+    query = "SELECT ({}) FROM public.{} AS old, public.{} AS new"
+    mine, theirs = (_planned(conn, query.format(e, table, table)) for e in (installed, packaged))
+    if mine is not None and theirs is not None:
+        return mine == theirs
+    return normalize_expression(installed) == normalize_expression(packaged)   # no SELECT on the table
+
+
 def _when_of(triggerdef: str) -> str | None:
     m = re.search(r"\bWHEN \((.*)\) EXECUTE (?:FUNCTION|PROCEDURE) ", triggerdef, re.DOTALL)
     return m.group(1) if m else None
@@ -504,7 +531,7 @@ def compare_triggers(conn: psycopg.Connection[Any], triggers: list[PackagedTrigg
             differences.append(f"UPDATE OF columns ({', '.join(columns) or 'none'})")
         if function.removeprefix("pg_catalog.") != tg.function and function != f"stepsync.{tg.function}":
             differences.append(f"function ({function})")
-        if normalize_expression(_when_of(triggerdef)) != normalize_expression(tg.when):
+        if not _same_expression(conn, tg.table, _when_of(triggerdef), tg.when):
             differences.append("WHEN clause")
         if (comment or None) != (tg.comment or None):
             differences.append("comment")
@@ -513,6 +540,18 @@ def compare_triggers(conn: psycopg.Connection[Any], triggers: list[PackagedTrigg
                                     f"{label} differs from the packaged SQL ({', '.join(differences)}):"
                                     f" re-create it from {tg.file}", {"file": tg.file, "differences": differences}))
     return findings
+
+
+def _columns(conn: psycopg.Connection[Any], query: str) -> list[tuple[str, int]] | None:
+    """The names and type oids of QUERY's columns (it is run with LIMIT 0), or None when it cannot run."""
+    try:
+        with conn.transaction():
+            cur = conn.execute(f"SELECT * FROM ({query.rstrip().rstrip(';')}) AS q LIMIT 0")
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:
+        return None
+    return [(c.name, c.type_code) for c in cur.description or ()]
 
 
 def compare_views(conn: psycopg.Connection[Any], views: list[PackagedView]) -> list[Finding]:
@@ -534,7 +573,11 @@ def compare_views(conn: psycopg.Connection[Any], views: list[PackagedView]) -> l
             continue
         viewdef, options, comment, column_comments = row
         differences = []
-        if normalize_expression(viewdef) != normalize_expression(view.query):
+        mine, theirs = (_planned(conn, f"SELECT * FROM ({q}) AS q") for q in (f"SELECT * FROM {view.name}",
+                                                                              view.query.rstrip().rstrip(";")))
+        same = mine == theirs if mine is not None and theirs is not None else \
+            normalize_expression(viewdef) == normalize_expression(view.query)
+        if not same or _columns(conn, f"SELECT * FROM {view.name}") != _columns(conn, view.query):
             differences.append("query")
         if sorted(o.lower() for o in options) != sorted(view.options):
             differences.append(f"options ({', '.join(options) or 'none'})")
