@@ -28,9 +28,14 @@ result type (type names resolved by the server, so `varchar` and `character
 varying` agree), the language, volatility, strictness, SECURITY DEFINER, the
 SET clauses, the comment and whether PUBLIC may execute it; for a trigger: its
 function, timing, events, UPDATE OF columns, level, comment and its WHEN
-clause (pg_get_triggerdef's and the file's, compared without casts,
-parentheses, case and spacing, which the server adds or drops); for a view:
-its query (compared the same way), its options and its comments.
+clause; for a view: its query, its columns, options and comments. A WHEN
+clause or a view query is compared by how the server plans it: EXPLAIN
+VERBOSE (which runs nothing) of the installed expression (from
+pg_get_triggerdef) and of the file's, or of `SELECT * FROM` the view and of
+the file's query, so the server's own rewrites (casts, parentheses, IS NOT
+DISTINCT FROM, row comparisons) are the same on both sides; a role without
+SELECT on the table gets a text comparison without casts, parentheses, case
+and spacing instead.
 `--exact` instead runs every packaged file inside a transaction that is rolled
 back and compares pg_get_functiondef, pg_get_triggerdef and pg_get_viewdef
 before and after (the drift gate's method, tests/test_drift.py): exact, but it
