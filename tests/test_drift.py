@@ -60,3 +60,30 @@ def test_upgrade_head_matches_db_functions(db):
             diffs.append("".join(difflib.unified_diff(
                 old.splitlines(True), new.splitlines(True), f"migrated {key}", f"db/functions {key}")))
     assert diffs == [], "upgrade head differs from db/functions/:\n" + "\n".join(diffs)
+
+
+TABLE_ORDER = ("accounts", "users", "trees", "step_library")   # foreign keys point backwards only
+
+
+def _tables_part(snapshot: dict[str, str]) -> dict[str, str]:
+    """The table-level entries of a schema snapshot: tables, columns, constraints, indexes."""
+    return {key: value for key, value in snapshot.items()
+            if key.split(" ", 1)[0] in ("table", "column", "constraint", "index")
+            and not key.startswith(("table public.step_library_entries", "column public.step_library_entries"))}
+
+
+def test_db_tables_are_the_tables_at_head(db, empty_db):
+    """db/tables/ (the readable source of each table) builds exactly the tables `upgrade head` leaves."""
+    from catalog import schema_snapshot
+    from stepsync.paths import TABLES_DIR
+
+    assert sorted(p.stem for p in TABLES_DIR.glob("*.sql")) == sorted(TABLE_ORDER)
+    with empty_db.connect() as conn:
+        for name in TABLE_ORDER:
+            conn.execute((TABLES_DIR / f"{name}.sql").read_text(encoding="utf-8"))
+        from_files = _tables_part(schema_snapshot(conn))
+    with db.connect() as conn:
+        migrated = _tables_part(schema_snapshot(conn))
+    diffs = [f"{key}:\n  migrated:   {migrated.get(key, '<absent>')}\n  db/tables/: {from_files.get(key, '<absent>')}"
+             for key in sorted(set(migrated) | set(from_files)) if migrated.get(key) != from_files.get(key)]
+    assert diffs == [], "db/tables/ differs from what upgrade head leaves:\n" + "\n".join(diffs)

@@ -168,7 +168,8 @@ def test_internal_functions_are_not_executable_by_public(db):
         "SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') FROM pg_proc p"
         " WHERE p.pronamespace = 'stepsync'::regnamespace"))
     writers = {"_sync", "_retire", "_retire_orphans", "backfill_batch", "sync_tree", "tg_set_updated_at", "tg_trees__sync",
-               "tg_trees__retire_on_delete", "tg_step_library__guard", "tg_step_library__check_marker"}
+               "tg_trees__retire_on_delete", "tg_step_library__guard", "tg_step_library__check_marker",
+                   "tg_step_library__search_vector"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True

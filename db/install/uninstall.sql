@@ -68,7 +68,13 @@ BEGIN
     END IF;
 END;
 $stepsync$;
-DROP INDEX IF EXISTS public.step_library_search_idx;   -- the expression index of stepsync before 0002
+DO $stepsync$
+BEGIN
+    IF pg_catalog.to_regclass('public.step_library_search_idx') IS NOT NULL THEN
+        DROP INDEX public.step_library_search_idx;   -- the expression index of stepsync before 0002
+    END IF;
+END;
+$stepsync$;
 -- The functions and the row type go with the schema; nothing outside it depends on them (checked above).
 SET LOCAL client_min_messages = warning;  -- not one NOTICE per function dropped
 DROP SCHEMA IF EXISTS stepsync CASCADE;

@@ -56,6 +56,9 @@ BEGIN
     PERFORM pg_catalog.set_config('lock_timeout', COALESCE(
         NULLIF(pg_catalog.current_setting('stepsync.lock_timeout', true), ''), '1s'), true);
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    -- Functions are created in one go, some calling others not created yet (and an earlier stepsync's
+    -- overloads linger until prune.sql): their bodies are checked by the tests, not at creation.
+    PERFORM pg_catalog.set_config('check_function_bodies', 'off', true);
     IF v_owner IS NOT NULL AND v_owner <> current_user THEN
         EXECUTE pg_catalog.format('SET LOCAL ROLE %I', v_owner);
     END IF;
@@ -250,6 +253,13 @@ def unless_exists(relation: str, sql: str) -> str:
     assert tag not in sql
     return (f"DO $stepsync$\nBEGIN\n    IF pg_catalog.to_regclass({literal(relation)}) IS NULL THEN\n"
             f"        EXECUTE {tag}\n{sql}{tag};\n    END IF;\nEND;\n$stepsync$;\n")
+
+
+def comments_of(sql: str) -> str:
+    """The COMMENT ON statements of SQL (an object's file), to run again where the object itself is kept."""
+    import re
+
+    return "\n".join(m.group(0) for m in re.finditer(r"^COMMENT ON .*?;$", sql, re.M | re.S))
 
 
 def refuse_if_any(query: str, message: str, hint: str) -> str:

@@ -70,6 +70,7 @@ TRIGGERS = (
     "trees__t30_sync_on_insert.sql",
     "trees__t31_sync_on_update.sql",
     "trees__t32_sync_on_structure.sql",
+    "trees__t33_sync_on_settings.sql",
     "step_library__t04_check_marker.sql",
     "step_library__t05_guard_insert.sql",
     "step_library__t05_guard_update.sql",
@@ -93,6 +94,7 @@ def upgrade() -> None:
         frozen.read(revision, "search.sql"),
         frozen.read(revision, "types.sql"),
         frozen.unless_exists("public.step_library_entries", frozen.read(revision, "step_library_entries.sql")),
+        frozen.comments_of(frozen.read(revision, "step_library_entries.sql")),  # a kept view gets today's
         *(frozen.read(revision, name) for name in FUNCTIONS),
         frozen.read(revision, "prune.sql"),
         frozen.read(revision, "grants.sql"),

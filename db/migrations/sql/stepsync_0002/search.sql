@@ -19,5 +19,13 @@ BEGIN
     END IF;
 END;
 $stepsync$;
-DROP INDEX IF EXISTS public.step_library_search_idx;
-DROP FUNCTION IF EXISTS stepsync.search_steps(uuid, text, text, text, uuid, integer);
+DO $stepsync$
+BEGIN
+    IF pg_catalog.to_regclass('public.step_library_search_idx') IS NOT NULL THEN
+        DROP INDEX public.step_library_search_idx;
+    END IF;
+    IF pg_catalog.to_regprocedure('stepsync.search_steps(uuid, text, text, text, uuid, integer)') IS NOT NULL THEN
+        DROP FUNCTION stepsync.search_steps(uuid, text, text, text, uuid, integer);
+    END IF;
+END;
+$stepsync$;

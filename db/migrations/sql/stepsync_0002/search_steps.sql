@@ -48,7 +48,9 @@
 -- so a common word costs what its most used matches cost (path B); part 0 is
 -- looked at first, and when it shows the walk would go through most parts,
 -- every row matching the condition is fetched in one scan instead (rest).
--- Tiers come from the stored weights: nothing is parsed again.
+-- Tiers come from the stored weights: nothing is parsed again. Every statement
+-- is planned for its own values (plan_cache_mode): a generic plan of the
+-- index scans, which cannot see how rare the query is, reads far more rows.
 CREATE OR REPLACE FUNCTION stepsync.search_steps(
     p_user_id uuid,
     p_query text,
@@ -83,6 +85,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $function$
 -- Full-text search over the steps a user may see: candidates by popularity class, ranked exactly (see the header).
 #variable_conflict use_column

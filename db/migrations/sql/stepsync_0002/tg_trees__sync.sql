@@ -1,6 +1,7 @@
 -- stepsync.tg_trees__sync(): AFTER INSERT / UPDATE row trigger function on
 -- public.trees that keeps the library in step with the flow (SPEC §5).
--- Fired by t30_sync_on_insert, t31_sync_on_update and t32_sync_on_structure;
+-- Fired by t30_sync_on_insert, t31_sync_on_update, t32_sync_on_structure and
+-- t33_sync_on_settings;
 -- calls stepsync._sync or stepsync._retire. The explanation is in the body, so
 -- that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.tg_trees__sync()
@@ -20,7 +21,7 @@ AS $function$
 --    stepsync._sync re-extracts only the steps that changed (it checks all of
 --    them, and falls back to a full sync when the library is not as
 --    expected). Otherwise (an insert, a publish, a change of type, visibility
---    or account) it is a full sync;
+--    or account: t30, t31, t33) it is a full sync;
 --  * it was deactivated, or archived: its entries are retired (§5.3);
 --  * anything else (back to draft, §5.4; a draft's visibility changed, ...):
 --    the library stays as it is.

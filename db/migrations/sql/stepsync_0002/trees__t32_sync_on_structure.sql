@@ -5,11 +5,11 @@
 -- UPDATE OF tree_structure: only statements that set the column fire it, so
 -- only they pay for comparing the document, which comes last in the WHEN (a
 -- re-save of the same structure does no library work but that comparison,
--- §5.8). Its WHEN clause and t31_sync_on_update's exclude each other (t31
--- takes a flow that was not listed before, or whose type, visibility or
--- account changed, and every retirement), so one statement never syncs a flow
--- twice. stepsync.tg_trees__sync passes the old structure to the sync, which
--- then re-extracts only the steps that changed.
+-- §5.8). Its WHEN clause excludes those of t31_sync_on_update (a flow whose
+-- status or is_active changed) and t33_sync_on_settings (a flow whose type,
+-- visibility or account changed), so one statement never syncs a flow twice.
+-- stepsync.tg_trees__sync passes the old structure to the sync, which then
+-- re-extracts only the steps that changed.
 CREATE OR REPLACE TRIGGER t32_sync_on_structure
     AFTER UPDATE OF tree_structure ON public.trees
     FOR EACH ROW
