@@ -763,7 +763,7 @@ def test_include_object_knows_adopted_names_and_search_additions(db):
         ALTER TABLE public.step_library RENAME CONSTRAINT step_library_source_key TO uq_step_library_source;
         ALTER TABLE public.step_library RENAME CONSTRAINT step_library_source_tree_id_fkey TO fk_library_tree;
         ALTER INDEX public.step_library_forked_from_id_idx RENAME TO ix_step_library_forked_from;
-        ALTER INDEX public.step_library_search_idx RENAME TO ix_step_library_search;
+        ALTER INDEX public.step_library_search_vector_idx RENAME TO ix_step_library_search;
         ALTER TABLE public.step_library ADD COLUMN search_document tsvector
             GENERATED ALWAYS AS (stepsync._search_document(title, content)) STORED;
         CREATE INDEX step_library_search_document_idx ON public.step_library USING gin (search_document);

@@ -20,7 +20,7 @@ def test_every_function_pins_search_path_and_is_commented(db):
     assert len(rows) >= 15
     for name, config, comment, _kind in rows:
         assert config[0] == "search_path=pg_catalog, pg_temp", name
-        assert set(config[1:]) <= {"jit=off", "plan_cache_mode=force_generic_plan"}, name
+        assert set(config[1:]) <= {"jit=off", "plan_cache_mode=force_generic_plan", "plan_cache_mode=force_custom_plan"}, name
         assert comment and len(comment) > 20, name
 
 

@@ -8,13 +8,15 @@
 -- them does not evaluate the WHEN. A row whose status or is_active changed
 -- too is t31_sync_on_update's, and a structure edit of a flow that stays
 -- listed with the same settings is t32_sync_on_structure's: the WHEN clauses
--- exclude each other, so one statement never syncs a flow twice.
+-- exclude each other, so one statement never syncs a flow twice. (Plain ORs, not a row comparison:
+-- PostgreSQL prints a row comparison's nested ORs back differently after a dump and restore.)
 CREATE OR REPLACE TRIGGER t33_sync_on_settings
     AFTER UPDATE OF tree_type, is_public, account_id ON public.trees
     FOR EACH ROW
     WHEN (NEW.status = 'published' AND NEW.is_active
-          AND (NEW.status, NEW.is_active) IS NOT DISTINCT FROM (OLD.status, OLD.is_active)
-          AND (NEW.tree_type, NEW.is_public, NEW.account_id) IS DISTINCT FROM (OLD.tree_type, OLD.is_public, OLD.account_id))
+          AND NOT (NEW.status IS DISTINCT FROM OLD.status OR NEW.is_active IS DISTINCT FROM OLD.is_active)
+          AND (NEW.tree_type IS DISTINCT FROM OLD.tree_type OR NEW.is_public IS DISTINCT FROM OLD.is_public
+               OR NEW.account_id IS DISTINCT FROM OLD.account_id))
     EXECUTE FUNCTION stepsync.tg_trees__sync();
 
 COMMENT ON TRIGGER t33_sync_on_settings ON public.trees IS

@@ -52,7 +52,6 @@ LIBRARY_CONSTRAINTS: Final[tuple[str, ...]] = (
 LIBRARY_INDEXES: Final[tuple[str, ...]] = (
     "step_library_forked_from_id_idx",
     "step_library_search_vector_idx",
-    "step_library_search_idx",  # the expression index of stepsync before revision stepsync_0002
 )
 """Indexes stepsync adds to public.step_library (the unique key's index is named by the constraint)."""
 
@@ -64,7 +63,7 @@ VERSION_TABLE: Final = "stepsync_version"
 
 TRIGGERS: Final[dict[str, tuple[str, ...]]] = {
     TREES_TABLE: ("t10_set_updated_at", "t11_set_updated_at_structure", "t20_retire_on_delete",
-                  "t30_sync_on_insert", "t31_sync_on_update", "t32_sync_on_structure"),
+                  "t30_sync_on_insert", "t31_sync_on_update", "t32_sync_on_structure", "t33_sync_on_settings"),
     LIBRARY_TABLE: (
         "t04_check_marker",
         "t05_guard_delete",
