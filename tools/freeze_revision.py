@@ -122,7 +122,11 @@ NEW = {drops!r}
 
 
 def upgrade() -> None:
-    frozen.install(op, revision, *FUNCTIONS, *TRIGGERS)
+    # Triggers keep how they were enabled (a subscriber's ENABLE ALWAYS): CREATE OR REPLACE resets it.
+    frozen.transaction(op, *(frozen.read(revision, name) for name in FUNCTIONS),
+                       frozen.read("stepsync_0002", "triggers_save.sql"),
+                       *(frozen.read(revision, name) for name in TRIGGERS),
+                       frozen.read("stepsync_0002", "triggers_restore.sql"))
 
 
 def downgrade() -> None:

@@ -78,9 +78,11 @@ def install(ctx: Context, no_backfill: bool) -> None:
     def say(line: str) -> None:
         click.echo(f"stepsync: {line}", err=True)
 
+    from rich.console import Console
+
     with Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
                   TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), transient=True,
-                  console=None) as bar:
+                  console=Console(stderr=True)) as bar:
         task = bar.add_task("backfill", total=None, rows=0)
         try:
             line = installer.install(
@@ -280,14 +282,21 @@ def replica(ctx: Context, action: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--rounds", default=5, show_default=True, help="Rounds per scenario (medians are reported).")
 @click.option("--quick", is_flag=True, help="Smaller sizes, for a smoke run.")
+@click.option("--only", "sections", multiple=True, type=click.Choice(["writes", "search", "install"]),
+              help="Run only these parts (repeat the option); default: all three.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report as Markdown here (for example docs/benchmarks.md).")
 @click.pass_context
-def bench(click_ctx: click.Context, rounds: int, quick: bool, output: Path | None) -> None:
-    """Measure the sync against the bare UPDATE, the app-side design and the set-based limit."""
+def bench(click_ctx: click.Context, rounds: int, quick: bool, sections: tuple[str, ...],
+          output: Path | None) -> None:
+    """Measure the sync against the bare UPDATE and the set-based limits, search, and a live install."""
+    import tempfile
+    from urllib.parse import urlsplit
+
     from stepsync import bench as bench_module
 
     ctx: Context = click_ctx.obj
+    wanted = set(sections) or {"writes", "search", "install"}
     explicit = ctx.explicit_url or os.environ.get(database.URL_ENV)
     cluster = None
     if explicit:
@@ -295,20 +304,50 @@ def bench(click_ctx: click.Context, rounds: int, quick: bool, output: Path | Non
     else:
         cluster = _throwaway_server()
         admin_url = cluster.url()
-    name = f"stepsync_bench_{os.getpid()}"
-    try:
+    libpq, _ = database.split_url(admin_url)
+    created: list[str] = []
+
+    def fresh_database(what: str) -> str:
+        name = f"stepsync_bench_{what}_{os.getpid()}"
         with database.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        libpq, _ = database.split_url(admin_url)
-        from urllib.parse import urlsplit
-
+        created.append(name)
         url = urlsplit(libpq)._replace(path=f"/{name}").geturl()
         database.migrate(url)
-        bench_module.run(url, rounds, quick, output)
+        return url
+
+    parts: list[str] = []
+    try:
+        if "writes" in wanted:
+            with tempfile.TemporaryDirectory() as tmp:
+                report = Path(tmp) / "writes.md"
+                bench_module.run(fresh_database("writes"), rounds, quick, report)
+                parts.append(report.read_text(encoding="utf-8"))
+        if "search" in wanted:
+            from stepsync.bench import search as search_bench
+
+            svg = output.parent / "search-p95.svg" if output is not None else None
+            result = search_bench.run(fresh_database("search"), entries=50_000 if quick else 1_000_000,
+                                      rounds=min(rounds, 3) if quick else rounds, svg=svg,
+                                      log=lambda line: click.echo(line, err=True))
+            parts.append(search_bench.render_markdown(result))
+        if "install" in wanted:
+            from stepsync.bench import install as install_bench
+
+            result = install_bench.run(admin_url, flows=2_000 if quick else 100_000, steps=10, writers=4,
+                                       seconds_cap=600 if quick else 3600,
+                                       say=lambda line: click.echo(line, err=True))
+            parts.append(install_bench.render_markdown(result))
+        text = "\n\n".join(part.rstrip() for part in parts) + "\n"
+        click.echo(text)
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            click.echo(f"report written to {output}", err=True)
     finally:
         if explicit:
             with database.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                for name in created:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if cluster is not None:
             cluster.stop()
 

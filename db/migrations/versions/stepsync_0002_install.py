@@ -101,7 +101,9 @@ def upgrade() -> None:
     )
     frozen.outside_transaction(op, revision, "unique_key.gexec.sql")
     frozen.transaction(op, frozen.read(revision, "unique_key.sql"),
+                       frozen.read(revision, "triggers_save.sql"),
                        *(frozen.read(revision, name) for name in TRIGGERS),
+                       frozen.read(revision, "triggers_restore.sql"),
                        history.schema_comment_sql(revision))
     frozen.outside_transaction(op, revision, "search_fill.gexec.sql")
     if frozen.option(op, "backfill", True):

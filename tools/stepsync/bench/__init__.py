@@ -346,61 +346,6 @@ def pgbench_publishers(bench: Bench, per_client: int) -> dict[str, float]:
 SEARCH_WORDS = ("restart", "replica", "backup", "certificate", "firewall", "rotate", "drain", "failover")
 
 
-def search_bench(bench: Bench, rows: int, rounds: int) -> dict[str, float]:
-    """stepsync.search_steps over ROWS entries: a rare word, a common word, a phrase, with filters.
-
-    The entries are hand-made rows (no flow): team steps of two accounts and public ones, titles
-    and instructions drawn from a small vocabulary, and a rare token in every 10,000th-ish row.
-    """
-    conn = bench.admin
-    conn.execute(
-        """
-        INSERT INTO step_library (title, step_type, content, visibility, account_id, created_by)
-        SELECT initcap(w.word) || ' the ' || (ARRAY['primary', 'web tier', 'queue', 'cache'])[1 + (g / 8) %% 4]
-                   || ' (token' || (g %% 100) || 'x)',
-               CASE WHEN g %% 3 = 0 THEN 'solution' ELSE 'action' END,
-               jsonb_build_object('instructions', 'Check the ' || (ARRAY['logs', 'metrics', 'alerts'])[1 + g %% 3]
-                                      || ' then ' || w.word || ' it; ticket rare' || (g %% 10007),
-                                  'help_text', NULL,
-                                  'commands', jsonb_build_array(jsonb_build_object(
-                                      'label', '', 'command', 'svc ' || w.word || ' --id ' || g,
-                                      'command_type', 'bash')),
-                                  'group_label', (ARRAY['Prepare', 'Act', 'Verify'])[1 + g %% 3]),
-               CASE WHEN g %% 2 = 0 THEN 'public' ELSE 'team' END,
-               CASE WHEN g %% 2 = 0 THEN NULL ELSE %(account)s::uuid END,
-               NULL
-          FROM generate_series(1, %(rows)s) AS g,
-               LATERAL (SELECT (%(words)s::text[])[1 + g %% 8] AS word) AS w
-        """, {"rows": rows, "account": bench.account, "words": list(SEARCH_WORDS)})
-    conn.execute("ANALYZE step_library")
-    total = one(conn.execute("SELECT count(*) FROM step_library"))[0]
-    queries = {
-        "rare token (about 100 matches)": ("rare4242", {}),
-        "common word, best 20 of ~125,000": ("failover", {}),
-        "phrase, filtered by type and section": ('"web tier" restart',
-                                                 {"p_step_type": "action", "p_group_label": "Act"}),
-    }
-    results: dict[str, float] = {"entries": float(total)}
-    for label, (query, filters) in queries.items():
-        args = ", ".join(f"{name} => %({name})s" for name in filters)
-        sql = ("SELECT count(*), max(rank) FROM stepsync.search_steps(%(user)s, %(q)s"
-               + (", " + args if args else "") + ")")
-        params = {"user": bench.author, "q": query, **filters}
-        conn.execute(sql, params)  # warm the cache
-        samples = []
-        for _ in range(max(rounds, 5)):
-            start = time.perf_counter()
-            hits = one(conn.execute(sql, params))[0]
-            samples.append(time.perf_counter() - start)
-        results[label] = statistics.median(samples) * 1000
-        results[label + " hits"] = float(hits)
-    plan = "\n".join(r[0] for r in conn.execute(
-        "EXPLAIN SELECT s.id FROM step_library s WHERE s.is_active"
-        " AND stepsync._search_document(s.title, s.content) @@ websearch_to_tsquery('english', 'rare4242')"))
-    results["uses index"] = float("step_library_search_idx" in plan)
-    return results
-
-
 def private_kib(pid: int) -> int:
     """Anonymous memory of process PID in KiB (smaps_rollup Pss_Anon): the backend's own heap.
 
@@ -586,9 +531,8 @@ def run(url: str, rounds: int, quick: bool, output: Path | None) -> int:
     console.print("  4 concurrent pgbench clients publishing distinct 100-step flows")
     bench.pgbench = pgbench_publishers(bench, 40 if quick else 150)
 
-    search_rows = 50_000 if quick else 1_000_000
-    console.print(f"  search over {search_rows:,} library entries")
-    bench.search = search_bench(bench, search_rows, rounds)
+    # Search has a benchmark of its own (stepsync.bench.search), on a database of its own: `stepsync bench`
+    # runs it after this one and appends its section to the report.
 
     console.print(f"  profile of one {big}-step publish (auto_explain)")
     bench.profile = profile_publish(bench, "procedural", structures[big])
