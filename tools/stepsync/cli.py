@@ -327,14 +327,14 @@ def bench(click_ctx: click.Context, rounds: int, quick: bool, sections: tuple[st
             from stepsync.bench import search as search_bench
 
             svg = output.parent / "search-p95.svg" if output is not None else None
-            result = search_bench.run(fresh_database("search"), entries=50_000 if quick else 1_000_000,
+            result = search_bench.run(fresh_database("search"), entries=20_000 if quick else 1_000_000,
                                       rounds=min(rounds, 3) if quick else rounds, svg=svg,
                                       log=lambda line: click.echo(line, err=True))
             parts.append(search_bench.render_markdown(result))
         if "install" in wanted:
             from stepsync.bench import install as install_bench
 
-            result = install_bench.run(admin_url, flows=2_000 if quick else 100_000, steps=10, writers=4,
+            result = install_bench.run(admin_url, flows=500 if quick else 100_000, steps=10, writers=4,
                                        seconds_cap=600 if quick else 3600,
                                        say=lambda line: click.echo(line, err=True))
             parts.append(install_bench.render_markdown(result))
