@@ -694,14 +694,17 @@ def compare_exact(conn: psycopg.Connection[Any]) -> list[Finding]:
 # --- the other checks ----------------------------------------------------------------------------
 
 def flow_problems(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Every flow (drafts included) whose structure would fail the publish checks: its first problem."""
+    """Every flow (drafts included) whose structure would fail the publish checks: its first problem.
+
+    The public SQL function stepsync.check_flows() does the work (a DBA can call it too).
+    """
     rows = conn.execute(
-        "SELECT DISTINCT ON (t.name, t.id) t.id, t.name, t.status, t.is_active, n.problem, n.problem_path"
-        "  FROM public.trees AS t"
-        " CROSS JOIN LATERAL stepsync._nodes(t.id, t.tree_type, t.tree_structure, t.is_public, false) AS n"
-        " WHERE n.problem IS NOT NULL ORDER BY t.name, t.id, n.ord").fetchall()
+        "SELECT f.tree_id, f.name, f.status, t.is_active, f.problem, f.path, f.hint"
+        "  FROM stepsync.check_flows() AS f JOIN public.trees AS t ON t.id = f.tree_id"
+        " ORDER BY f.name, f.tree_id").fetchall()
     return [{"tree_id": tree, "name": name, "status": status, "listed": status == "published" and active,
-             "problem": problem, "path": path} for tree, name, status, active, problem, path in rows]
+             "problem": problem, "path": path, "hint": hint}
+            for tree, name, status, active, problem, path, hint in rows]
 
 
 def library_differences(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
