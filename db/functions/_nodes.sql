@@ -1,4 +1,4 @@
--- stepsync._nodes(...): the one extraction of a flow (SPEC §2, §3) and its
+-- stepsync._nodes(...): the one extraction of a flow (docs/contract.md §2, §3) and its
 -- publish-time checks (§4), with the rule table of those checks. Everything
 -- that reads a flow goes through it: stepsync._sync (the sync trigger,
 -- stepsync.sync_tree, the backfill), stepsync.preview, stepsync.check_library
@@ -21,7 +21,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
 AS $function$
--- The one extraction of a flow (SPEC §2, §3) and its publish-time checks (§4).
+-- The one extraction of a flow (docs/contract.md §2, §3) and its publish-time checks (§4).
 -- Returns one stepsync.library_node per node of the flow that would sync (ord
 -- gives the walk order; rows are not sorted here, callers that need the order
 -- sort): procedural and maintenance steps from the "steps" array, with the
@@ -29,12 +29,12 @@ AS $function$
 -- nodes from stepsync._walk_troubleshooting. Each row carries the entry's
 -- title, step_type, content (always exactly instructions, help_text,
 -- commands, group_label) and visibility, and, when the node breaks a rule of
--- SPEC §4, the problem, the JSON path of the offending value and a hint.
+-- docs/contract.md §4, the problem, the JSON path of the offending value and a hint.
 -- Structure-level problems (not an object, "steps" not an array) come back as
 -- a single row with ord 0.
 --
 -- The checks are rule tables, each rule one branch that holds its condition
--- and, side by side, its problem, JSON path and hint, in the order SPEC §4
+-- and, side by side, its problem, JSON path and hint, in the order docs/contract.md §4
 -- lists them: the structure rules (the two IF blocks below), the node rules
 -- (the CASE in "failed"), and the element rules of an array "commands" (the
 -- CASE in "command_problems", applied to every element; the node rule §4.6
@@ -69,7 +69,7 @@ DECLARE
     v_rows stepsync.library_node[];
     v_bad stepsync.library_node;
 BEGIN
-    -- Structure rules (SPEC §4.1): the document itself, then "steps".
+    -- Structure rules (docs/contract.md §4.1): the document itself, then "steps".
     IF pg_catalog.jsonb_typeof(p_structure) IS DISTINCT FROM 'object' THEN
         v_bad := ROW(0, '$', NULL, NULL, NULL, NULL, NULL,
                      'tree_structure is ' || stepsync._json_kind(p_structure) || ', not a JSON object',
@@ -167,7 +167,7 @@ BEGIN
         command_problems AS (   -- per node: the first element of an array "commands" that breaks an element rule
             SELECT DISTINCT ON (x.ord) x.ord, x.problem
               FROM (SELECT r.ord, e.i,
-                           -- The element rules (SPEC §4.6), in order: the first one an element breaks. Each
+                           -- The element rules (docs/contract.md §4.6), in order: the first one an element breaks. Each
                            -- problem starts with the JSON path of the offending value, relative to the node.
                            CASE
                              WHEN pg_catalog.jsonb_typeof(e.v) = 'string'
@@ -215,7 +215,7 @@ BEGIN
         ),
         failed AS (
             SELECT j.*,
-                   -- The node rules (SPEC §4.1 to §4.6, in that order): the first one a node breaks is its
+                   -- The node rules (docs/contract.md §4.1 to §4.6, in that order): the first one a node breaks is its
                    -- problem, as ARRAY[problem, JSON path of the offending value, hint].
                    CASE
                      -- §4.1: an element of "steps" that is not an object
@@ -359,4 +359,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._nodes(uuid, text, jsonb, boolean, boolean, boolean, jsonb) IS
-    'Internal: the library entries a flow''s structure yields (SPEC §2, §3), checked against the rule table of §4; raises 23514 on the first problem unless p_raise is false. The one extraction shared by the sync, sync_tree, preview and the checks.';
+    'Internal: the library entries a flow''s structure yields (docs/contract.md §2, §3), checked against the rule table of §4; raises 23514 on the first problem unless p_raise is false. The one extraction shared by the sync, sync_tree, preview and the checks.';

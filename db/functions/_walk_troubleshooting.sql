@@ -1,5 +1,5 @@
 -- stepsync._walk_troubleshooting(p_structure, p_exact): the nodes of a
--- troubleshooting flow that would sync (SPEC §2): every JSON object at any
+-- troubleshooting flow that would sync (docs/contract.md §2): every JSON object at any
 -- depth, under any key or in any array, whose "type" is "action" or
 -- "solution". Called by stepsync._nodes. The explanation is in the body, so
 -- that \sf shows it.
@@ -20,7 +20,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 SET plan_cache_mode = force_generic_plan  -- one plan a session; planning each call cost ~1 ms
 AS $function$
--- The nodes of a troubleshooting flow that would sync (SPEC §2): every JSON
+-- The nodes of a troubleshooting flow that would sync (docs/contract.md §2): every JSON
 -- object at any depth, under any key or in any array, whose "type" is
 -- "action" or "solution". Returns their raw fields; stepsync._nodes checks and
 -- shapes them.
@@ -166,4 +166,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._walk_troubleshooting(jsonb, boolean) IS
-    'Internal: the raw action and solution nodes of a troubleshooting tree_structure, at any depth, in walk order (SPEC §2). Used by stepsync._nodes.';
+    'Internal: the raw action and solution nodes of a troubleshooting tree_structure, at any depth, in walk order (docs/contract.md §2). Used by stepsync._nodes.';

@@ -48,7 +48,9 @@
 -- so a common word costs what its most used matches cost (path B); part 0 is
 -- looked at first, and when it shows the walk would go through most parts,
 -- every row matching the condition is fetched in one scan instead (rest).
--- Tiers come from the stored weights: nothing is parsed again.
+-- Tiers come from the stored weights: nothing is parsed again. Every statement
+-- is planned for its own values (plan_cache_mode): a generic plan of the
+-- index scans, which cannot see how rare the query is, reads far more rows.
 CREATE OR REPLACE FUNCTION stepsync.search_steps(
     p_user_id uuid,
     p_query text,
@@ -83,6 +85,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $function$
 -- Full-text search over the steps a user may see: candidates by popularity class, ranked exactly (see the header).
 #variable_conflict use_column
@@ -92,10 +95,14 @@ DECLARE
     c_probe constant integer := 4000;
     -- The rest at once only when the index condition is estimated in at most this many rows.
     c_rest_max constant double precision := 40000;
-    -- Terms in more than this share of the rows are checked on the rows only.
+    -- Terms in more than this share of the rows are checked on the rows only, but for the big classes (from
+    -- class 11, 8 to 15 uses, on), where the index skips through them cheaply, when in at most c_dense_big.
     c_dense constant real := 0.15;
+    c_dense_big constant real := 0.5;
     -- Batches of the walk: the last class of each (classes 1-12 by usage, 13-76 the parts).
     c_lasts constant integer[] := ARRAY[6, 8, 9, 10, 11, 12, 13, 14, 16, 20, 28, 44, 76];
+    -- ... and when dense terms join the condition (each batch then reads their posting lists once): fewer.
+    c_lasts_dense constant integer[] := ARRAY[6, 8, 9, 10, 14, 20, 28, 44, 76];
     c_lexeme constant text := $re$'(?:[^']|'')*'$re$;
     v_setting text := pg_catalog.current_setting('stepsync.search_candidates', true);
     v_override text := pg_catalog.current_setting('stepsync.search_estimate', true);
@@ -116,6 +123,10 @@ DECLARE
     v_share double precision;
     v_skeleton text;
     v_index pg_catalog.tsquery;
+    v_dense text;
+    v_index_big pg_catalog.tsquery;
+    v_cond pg_catalog.tsquery;
+    v_lasts integer[];
     v_estimate double precision;
     v_reltuples double precision;
     v_audiences text[];
@@ -193,6 +204,8 @@ BEGIN
                 IF v_freq <= c_dense THEN
                     v_skeleton := pg_catalog.concat_ws(' & ', v_skeleton, v_token);
                     v_share := COALESCE(v_share, 1) * v_freq;
+                ELSIF v_freq <= c_dense_big THEN
+                    v_dense := pg_catalog.concat_ws(' & ', v_dense, v_token);
                 END IF;
             END LOOP;
         END LOOP;
@@ -208,6 +221,8 @@ BEGIN
         v_index := (''' g' || pg_catalog.hashtextextended(p_group_label, 0)::text || '''')::pg_catalog.tsquery
                    && COALESCE(v_index, ''::pg_catalog.tsquery);
     END IF;
+    v_index_big := CASE WHEN v_dense IS NULL THEN v_index WHEN v_index IS NULL THEN v_dense::pg_catalog.tsquery
+                        ELSE v_index && v_dense::pg_catalog.tsquery END;
 
     IF p_source_tree_id IS NOT NULL OR (v_skeleton IS NOT NULL AND v_estimate <= c_rare) THEN
         -- One flow, or path A: the rows matching the index condition (at most c_probe of them for path A).
@@ -251,20 +266,25 @@ BEGIN
     -- than 4 times) is fetched first, and if 64 parts like it would not hold more than T matches, everything is
     -- fetched at once instead (the rest).
     v_batch := CASE WHEN v_all THEN 99 WHEN v_index IS NOT NULL AND v_estimate <= c_rest_max THEN 0 ELSE 1 END;
-    WHILE v_batch <= pg_catalog.cardinality(c_lasts) AND NOT v_rest LOOP
-        v_first := CASE WHEN v_batch = 0 THEN 13 WHEN v_batch = 1 THEN 1 ELSE c_lasts[v_batch - 1] + 1 END;
-        v_last := CASE WHEN v_batch = 0 THEN 13 ELSE c_lasts[v_batch] END;
-        IF v_first = 13 AND v_last = 13 AND v_sample IS NOT NULL THEN
+    v_lasts := CASE WHEN v_dense IS NULL THEN c_lasts ELSE c_lasts_dense END;
+    WHILE v_batch <= pg_catalog.cardinality(v_lasts) AND NOT v_rest LOOP
+        v_first := CASE WHEN v_batch = 0 THEN 13 WHEN v_batch = 1 THEN 1 ELSE v_lasts[v_batch - 1] + 1 END;
+        v_last := CASE WHEN v_batch = 0 THEN 13 ELSE v_lasts[v_batch] END;
+        -- The batch's audience keys (class 13 left out when the sample holds it already).
+        SELECT ('(' || pg_catalog.string_agg('''' || a.audience || ' '
+                                             || CASE WHEN o <= 12 THEN 'c' || (13 - o) ELSE 'n' || (o - 13) END
+                                             || ' ' || k.kind || '''', ' | ') || ')')::pg_catalog.tsquery
+          INTO v_keys
+          FROM pg_catalog.generate_series(v_first, v_last) AS o,
+               pg_catalog.unnest(v_audiences) AS a (audience),
+               pg_catalog.unnest(v_kinds) AS k (kind)
+         WHERE o <> 13 OR v_sample IS NULL;
+        IF v_keys IS NULL THEN
             b_ids := '{}';          -- already in the arrays
             b_tiers := NULL; b_usage := NULL; b_ratings := NULL; b_classes := NULL;
         ELSE
-            SELECT ('(' || pg_catalog.string_agg('''' || a.audience || ' '
-                                                 || CASE WHEN o <= 12 THEN 'c' || (13 - o) ELSE 'n' || (o - 13) END
-                                                 || ' ' || k.kind || '''', ' | ') || ')')::pg_catalog.tsquery
-              INTO v_keys
-              FROM pg_catalog.generate_series(v_first, v_last) AS o,
-                   pg_catalog.unnest(v_audiences) AS a (audience),
-                   pg_catalog.unnest(v_kinds) AS k (kind);
+            v_cond := CASE WHEN v_first >= 11 THEN v_index_big ELSE v_index END;
+            v_cond := CASE WHEN v_cond IS NULL THEN v_keys ELSE v_keys && v_cond END;
             SELECT COALESCE(pg_catalog.array_agg(s.id), '{}'), pg_catalog.array_agg(x.tier),
                    pg_catalog.array_agg(s.usage_count), pg_catalog.array_agg(s.rating), pg_catalog.array_agg(x.class)
               INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
@@ -280,7 +300,7 @@ BEGIN
                                                        pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
                                    END AS class) AS x
              WHERE s.is_active
-               AND s.search_vector @@ CASE WHEN v_index IS NULL THEN v_keys ELSE v_keys && v_index END
+               AND s.search_vector @@ v_cond
                AND pg_catalog.ts_match_vq(s.search_vector, v_query)
                AND (s.visibility = 'public' OR s.created_by = p_user_id
                     OR (s.visibility = 'team' AND s.account_id = v_account))
@@ -310,11 +330,12 @@ BEGIN
                              WHERE c.class <= v_done GROUP BY c.class) AS z) AS y
              WHERE y.running > v_target;
             EXIT;
-        ELSIF v_last = 13 AND v_index IS NOT NULL AND v_estimate <= c_rest_max THEN
-            -- Part 0 says how many parts are still needed. Walking one costs about a thousandth of the table (its
-            -- audience keys), fetching a row that matches the condition about one: take the cheaper.
+        ELSIF v_first <= 13 AND v_last >= 13 AND v_index IS NOT NULL AND v_estimate <= c_rest_max THEN
+            -- Part 0 says how many parts are still needed. Walking one costs about what fetching 1/4000 of the
+            -- table's rows costs (it reads the part's audience keys), fetching all matches of the condition what
+            -- fetching that many rows does: take the cheaper.
             v_rest := LEAST(pg_catalog.ceil((v_target + 1 - pg_catalog.cardinality(v_ids))
-                                            / GREATEST(v_sample, 0.5)), 63) * v_reltuples / 1000 > v_estimate;
+                                            / GREATEST(v_sample, 0.5)), 63) * v_reltuples / 4000 > v_estimate;
         END IF;
         v_batch := v_batch + 1;
     END LOOP;

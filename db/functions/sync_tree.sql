@@ -1,4 +1,4 @@
--- stepsync.sync_tree(p_tree_id): repairs one flow's library entries (SPEC §6.6);
+-- stepsync.sync_tree(p_tree_id): repairs one flow's library entries (docs/contract.md §6.6);
 -- calls stepsync._sync or stepsync._retire. Used by `stepsync resync` and DBAs.
 -- The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.sync_tree(p_tree_id uuid)
@@ -8,7 +8,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync.sync_tree(p_tree_id): bring one flow's library entries to the state
--- SPEC §5 gives for its current row (§6.6), for repair and backfill: a listed
+-- docs/contract.md §5 gives for its current row (§6.6), for repair and backfill: a listed
 -- flow is synced (§5.1, §5.2), a deactivated or archived one has its entries
 -- retired (§5.3), a draft keeps the library as it is (§5.4). Returns how many
 -- library rows it wrote or retired (0 when everything was already in step).
@@ -39,6 +39,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.sync_tree(uuid) IS
-    'Brings one flow''s step_library entries to the state its current row calls for (SPEC §6.6); returns rows written or retired. P0002 for an unknown flow.';
+    'Brings one flow''s step_library entries to the state its current row calls for (docs/contract.md §6.6); returns rows written or retired. P0002 for an unknown flow.';
 
 REVOKE ALL ON FUNCTION stepsync.sync_tree(uuid) FROM PUBLIC;

@@ -1,5 +1,5 @@
 -- stepsync.tg_trees__retire_on_delete(): BEFORE DELETE row trigger function on
--- public.trees (SPEC §5.5), fired by t20_retire_on_delete; calls stepsync._retire.
+-- public.trees (docs/contract.md §5.5), fired by t20_retire_on_delete; calls stepsync._retire.
 -- The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.tg_trees__retire_on_delete()
 RETURNS trigger
@@ -8,7 +8,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync.tg_trees__retire_on_delete(): BEFORE DELETE row trigger function on
--- public.trees (SPEC §5.5). It retires the flow's entries before the row goes,
+-- public.trees (docs/contract.md §5.5). It retires the flow's entries before the row goes,
 -- so that when the foreign key then sets their source_tree_id to null they are
 -- already inactive (step_library_synced_active_check holds them to that).
 -- SECURITY DEFINER for the same reason as stepsync.tg_trees__sync.
@@ -32,6 +32,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.tg_trees__retire_on_delete() IS
-    'Trigger function: retires a deleted flow''s entries before the foreign key nulls their source_tree_id (SPEC §5.5).';
+    'Trigger function: retires a deleted flow''s entries before the foreign key nulls their source_tree_id (docs/contract.md §5.5).';
 
 REVOKE ALL ON FUNCTION stepsync.tg_trees__retire_on_delete() FROM PUBLIC;

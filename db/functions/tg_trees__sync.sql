@@ -1,5 +1,5 @@
 -- stepsync.tg_trees__sync(): AFTER INSERT / UPDATE row trigger function on
--- public.trees that keeps the library in step with the flow (SPEC §5).
+-- public.trees that keeps the library in step with the flow (docs/contract.md §5).
 -- Fired by t30_sync_on_insert, t31_sync_on_update, t32_sync_on_structure and
 -- t33_sync_on_settings;
 -- calls stepsync._sync or stepsync._retire. The explanation is in the body, so
@@ -10,7 +10,7 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
--- What a write means for the library (SPEC §5), decided from the row before
+-- What a write means for the library (docs/contract.md §5), decided from the row before
 -- and after it; the triggers' WHEN clauses already let through only writes
 -- that may matter (a rename or a re-save of the same structure never gets
 -- here, §5.8):
@@ -56,6 +56,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.tg_trees__sync() IS
-    'Trigger function: syncs a listed flow into step_library (incrementally after a structure edit), or retires its entries when it was deactivated or archived (SPEC §5).';
+    'Trigger function: syncs a listed flow into step_library (incrementally after a structure edit), or retires its entries when it was deactivated or archived (docs/contract.md §5).';
 
 REVOKE ALL ON FUNCTION stepsync.tg_trees__sync() FROM PUBLIC;

@@ -1,5 +1,5 @@
 -- Trigger t20_retire_on_delete on public.trees: retires a flow's library
--- entries when the flow is deleted (SPEC §5.5), BEFORE the row goes so that
+-- entries when the flow is deleted (docs/contract.md §5.5), BEFORE the row goes so that
 -- the foreign key's ON DELETE SET NULL finds them already retired.
 CREATE OR REPLACE TRIGGER t20_retire_on_delete
     BEFORE DELETE ON public.trees
@@ -7,4 +7,4 @@ CREATE OR REPLACE TRIGGER t20_retire_on_delete
     EXECUTE FUNCTION stepsync.tg_trees__retire_on_delete();
 
 COMMENT ON TRIGGER t20_retire_on_delete ON public.trees IS
-    'Retires the deleted flow''s step_library entries (SPEC §5.5).';
+    'Retires the deleted flow''s step_library entries (docs/contract.md §5.5).';

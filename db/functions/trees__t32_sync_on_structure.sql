@@ -1,6 +1,6 @@
 -- Trigger t32_sync_on_structure on public.trees: a structure edit of a flow
 -- that was listed and stays listed with the same type, visibility and account
--- (SPEC §5.1, §5.2): the common republish.
+-- (docs/contract.md §5.1, §5.2): the common republish.
 --
 -- UPDATE OF tree_structure: only statements that set the column fire it, so
 -- only they pay for comparing the document, which comes last in the WHEN (a
@@ -24,4 +24,4 @@ CREATE OR REPLACE TRIGGER t32_sync_on_structure
     EXECUTE FUNCTION stepsync.tg_trees__sync();
 
 COMMENT ON TRIGGER t32_sync_on_structure ON public.trees IS
-    'Syncs a listed flow whose structure changed while it stayed listed with the same type, visibility and account (SPEC §5.1, §5.2).';
+    'Syncs a listed flow whose structure changed while it stayed listed with the same type, visibility and account (docs/contract.md §5.1, §5.2).';

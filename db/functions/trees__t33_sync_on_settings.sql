@@ -1,5 +1,5 @@
 -- Trigger t33_sync_on_settings on public.trees: a listed flow's update that
--- changes its type, visibility or account while it stays listed (SPEC §5.1):
+-- changes its type, visibility or account while it stays listed (docs/contract.md §5.1):
 -- it is synced in full (its entries' step_type, visibility and account_id
 -- follow the flow). An unlisted flow's settings do not matter to the library.
 -- Calls stepsync.tg_trees__sync.
@@ -20,4 +20,4 @@ CREATE OR REPLACE TRIGGER t33_sync_on_settings
     EXECUTE FUNCTION stepsync.tg_trees__sync();
 
 COMMENT ON TRIGGER t33_sync_on_settings ON public.trees IS
-    'Syncs a listed flow again when its type, visibility or account changed (SPEC §5.1).';
+    'Syncs a listed flow again when its type, visibility or account changed (docs/contract.md §5.1).';

@@ -1,5 +1,5 @@
 -- stepsync._retire(p_tree_id): retires every active synced entry of a flow
--- (SPEC §5.3, §5.5). Called by stepsync.tg_trees__sync, stepsync.tg_trees__retire_on_delete
+-- (docs/contract.md §5.3, §5.5). Called by stepsync.tg_trees__sync, stepsync.tg_trees__retire_on_delete
 -- and stepsync.sync_tree. The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync._retire(p_tree_id uuid)
 RETURNS integer
@@ -7,7 +7,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync._retire(p_tree_id): retire every active synced entry of a flow
--- (SPEC §5.3 deactivate or archive, §5.5 delete). Retired entries keep all
+-- (docs/contract.md §5.3 deactivate or archive, §5.5 delete). Retired entries keep all
 -- their values (usage, ratings, content) and come back when the flow is
 -- listed again. Hand-made rows and forks are never touched. Returns how many
 -- entries it retired. Marks the sync as writing like stepsync._sync does, and
@@ -37,6 +37,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._retire(uuid) IS
-    'Internal: retires (is_active = false) every active synced entry of a flow (SPEC §5.3, §5.5). Returns rows retired.';
+    'Internal: retires (is_active = false) every active synced entry of a flow (docs/contract.md §5.3, §5.5). Returns rows retired.';
 
 REVOKE ALL ON FUNCTION stepsync._retire(uuid) FROM PUBLIC;

@@ -1,4 +1,4 @@
--- stepsync._sync(...): publish one listed flow into the library (SPEC §5.1,
+-- stepsync._sync(...): publish one listed flow into the library (docs/contract.md §5.1,
 -- §5.2). Called by the sync trigger (stepsync.tg_trees__sync),
 -- stepsync.sync_tree and the backfill; reads the flow's nodes from
 -- stepsync._nodes. The explanation is in the body, so that \sf shows it.
@@ -18,11 +18,11 @@ SET jit = off  -- compiling these plans costs more than running them (measured: 
 -- (custom plans, planned at each call: they see how big step_library is now, so they look
 -- rows up by index; a generic plan made while the table was small would scan it)
 AS $function$
--- Publishes one listed flow into the library (SPEC §5.1, §5.2): writes the
+-- Publishes one listed flow into the library (docs/contract.md §5.1, §5.2): writes the
 -- entries its structure yields and retires those whose node is gone.
 -- One statement does the whole work:
 --  * the flow's nodes come from stepsync._nodes, which raises 23514 before
---    anything is written when the structure fails SPEC §4;
+--    anything is written when the structure fails docs/contract.md §4;
 --  * nodes and the flow's entries are paired by a FULL JOIN (hashed or merged
 --    whatever the estimates, never a nested loop of nodes x entries);
 --  * every entry to rewrite (its values differ) or retire (its node is gone)
@@ -146,6 +146,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._sync(uuid, text, jsonb, boolean, uuid, uuid, jsonb) IS
-    'Internal: upserts a listed flow''s entries and retires those whose node is gone, in one statement (SPEC §5.1, §5.2); with the previously synced structure, shapes only the steps that changed. Returns rows written.';
+    'Internal: upserts a listed flow''s entries and retires those whose node is gone, in one statement (docs/contract.md §5.1, §5.2); with the previously synced structure, shapes only the steps that changed. Returns rows written.';
 
 REVOKE ALL ON FUNCTION stepsync._sync(uuid, text, jsonb, boolean, uuid, uuid, jsonb) FROM PUBLIC;

@@ -1,5 +1,5 @@
 -- stepsync.preview(p_tree_id): the entries a publish would write now, without
--- writing (SPEC §6.5); reads the flow through stepsync._nodes. Used by
+-- writing (docs/contract.md §6.5); reads the flow through stepsync._nodes. Used by
 -- `stepsync preview` and clients. The explanation is in the body, so that \sf shows it.
 CREATE OR REPLACE FUNCTION stepsync.preview(p_tree_id uuid)
 RETURNS TABLE (
@@ -14,7 +14,7 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync.preview(p_tree_id): the entries a publish of the flow would write
--- now, without writing anything (SPEC §6.5): source_node_id, title, step_type,
+-- now, without writing anything (docs/contract.md §6.5): source_node_id, title, step_type,
 -- content and visibility, procedural steps in array order, troubleshooting
 -- nodes in walk order (exact up to 1,000 levels of nesting; deeper subtrees
 -- follow band by band, see stepsync._walk_troubleshooting).
@@ -38,4 +38,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.preview(uuid) IS
-    'The library entries a publish of this flow would write now, in walk order, without writing anything (SPEC §6.5). Applies the publish checks (23514); P0002 for an unknown flow.';
+    'The library entries a publish of this flow would write now, in walk order, without writing anything (docs/contract.md §6.5). Applies the publish checks (23514); P0002 for an unknown flow.';

@@ -1,5 +1,5 @@
 -- stepsync.tg_set_updated_at(): BEFORE UPDATE row trigger function that keeps
--- updated_at current on public.trees and public.step_library (SPEC §5.9).
+-- updated_at current on public.trees and public.step_library (docs/contract.md §5.9).
 -- Triggers: step_library t10_set_updated_at (no argument), trees
 -- t10_set_updated_at ('skip tree_structure') and trees
 -- t11_set_updated_at_structure ('tree_structure'). The explanation is in the
@@ -12,7 +12,7 @@ AS $function$
 -- An UPDATE that changes the row sets updated_at = now(), whoever makes it
 -- (clients, the sync's own rewrites and retirements); an UPDATE that writes
 -- every column back with its old value (as ORMs do) changes nothing, not even
--- updated_at (SPEC §5.9).
+-- updated_at (docs/contract.md §5.9).
 --
 -- What is compared depends on the trigger's argument:
 --  * none (step_library): the whole row, NEW IS DISTINCT FROM OLD;
@@ -70,6 +70,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.tg_set_updated_at() IS
-    'Trigger function: sets updated_at = now() on every UPDATE that changes the row (SPEC §5.9); on trees the document is compared only when the statement sets it and the rest of the row is unchanged, and an equal document keeps the stored value.';
+    'Trigger function: sets updated_at = now() on every UPDATE that changes the row (docs/contract.md §5.9); on trees the document is compared only when the statement sets it and the rest of the row is unchanged, and an equal document keeps the stored value.';
 
 REVOKE ALL ON FUNCTION stepsync.tg_set_updated_at() FROM PUBLIC;

@@ -1,5 +1,5 @@
 -- Trigger t31_sync_on_update on public.trees: a flow update that changes
--- whether the flow is published or active (SPEC §5.1, §5.3, §5.4); with
+-- whether the flow is published or active (docs/contract.md §5.1, §5.3, §5.4); with
 -- t32_sync_on_structure and t33_sync_on_settings, the only paths from a flow
 -- update to the library. Calls stepsync.tg_trees__sync, which decides what
 -- the change means: a full sync when the flow is listed now, retirement when
@@ -21,4 +21,4 @@ CREATE OR REPLACE TRIGGER t31_sync_on_update
     EXECUTE FUNCTION stepsync.tg_trees__sync();
 
 COMMENT ON TRIGGER t31_sync_on_update ON public.trees IS
-    'Syncs a flow that became listed, retires its entries when it was deactivated or archived (SPEC §5.1, §5.3).';
+    'Syncs a flow that became listed, retires its entries when it was deactivated or archived (docs/contract.md §5.1, §5.3).';
