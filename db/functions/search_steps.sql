@@ -217,10 +217,6 @@ BEGIN
         v_estimate := v_override::double precision;     -- tests: take path A, the sample or the plain walk
     END IF;
     v_index := v_skeleton::pg_catalog.tsquery;
-    IF p_group_label IS NOT NULL THEN       -- the group label's key narrows the walk
-        v_index := (''' g' || pg_catalog.hashtextextended(p_group_label, 0)::text || '''')::pg_catalog.tsquery
-                   && COALESCE(v_index, ''::pg_catalog.tsquery);
-    END IF;
     v_index_big := CASE WHEN v_dense IS NULL THEN v_index WHEN v_index IS NULL THEN v_dense::pg_catalog.tsquery
                         ELSE v_index && v_dense::pg_catalog.tsquery END;
 

@@ -9,5 +9,5 @@
 ALTER TABLE public.step_library ADD COLUMN IF NOT EXISTS search_vector tsvector;
 
 COMMENT ON COLUMN public.step_library.search_vector IS
-    'What stepsync.search_steps searches: the weighted text of the step and its audience, popularity and group-label'
+    'What stepsync.search_steps searches: the weighted text of the step and its audience, popularity and title'
     ' keys, stored by stepsync.tg_step_library__search_vector (never write it yourself: it is recomputed).';
