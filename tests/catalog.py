@@ -59,7 +59,8 @@ SELECT 'column ' || a.attrelid::regclass::text || '.' || a.attname,
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE c.relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname IN ('public', 'stepsync'))
-   AND c.relkind IN ('r', 'v', 'm') AND c.relname NOT IN ('alembic_version', 'alembic_version_pkc', 'stepsync_version', 'stepsync_version_pkc')
+   AND c.relkind IN ('r', 'v', 'm')
+   AND c.relname NOT IN ('alembic_version', 'alembic_version_pkc', 'stepsync_version', 'stepsync_version_pkc')
    AND a.attnum > 0 AND NOT a.attisdropped
 UNION ALL
 SELECT 'constraint ' || con.conrelid::regclass::text || '.' || con.conname,
@@ -67,7 +68,8 @@ SELECT 'constraint ' || con.conrelid::regclass::text || '.' || con.conname,
   FROM pg_catalog.pg_constraint con
  WHERE con.connamespace IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname IN ('public', 'stepsync'))
    AND con.conrelid <> 0
-   AND (SELECT r.relname FROM pg_catalog.pg_class r WHERE r.oid = con.conrelid) NOT IN ('alembic_version', 'stepsync_version')
+   AND (SELECT r.relname FROM pg_catalog.pg_class r WHERE r.oid = con.conrelid)
+       NOT IN ('alembic_version', 'stepsync_version')
 UNION ALL
 SELECT 'index ' || i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.indexrelid)
   FROM pg_catalog.pg_index i
@@ -76,7 +78,8 @@ SELECT 'index ' || i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.in
    AND c.relname NOT IN ('alembic_version', 'alembic_version_pkc', 'stepsync_version', 'stepsync_version_pkc')
 UNION ALL
 SELECT 'schema ' || n.nspname,
-       coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace'), '<none>') || ' acl=' || coalesce(n.nspacl::text, '<default>')
+       coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace'), '<none>')
+       || ' acl=' || coalesce(n.nspacl::text, '<default>')
   FROM pg_catalog.pg_namespace n
  WHERE n.nspname = 'stepsync'
 """

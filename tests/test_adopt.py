@@ -37,10 +37,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
+
 from app_schema import APP_OWNER, build_app_database
 from catalog import schema_snapshot
 from conftest import Db
-from psycopg.types.json import Jsonb
 from repo import REPO_ROOT
 from stepsync import history
 from stepsync import install as installer

@@ -34,9 +34,10 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import coerce_resource_to_filename
+from psycopg.types.json import Jsonb
+
 from app_schema import APP_OWNER, create_app_roles
 from catalog import schema_snapshot
-from psycopg.types.json import Jsonb
 from stepsync import alembic_branch, history
 from stepsync.paths import VERSIONS_DIR
 from stepsync.pgbin import find_bin_dir

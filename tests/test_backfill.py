@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from flows import step
-from stepsync import database
 from repo import REPO_ROOT
+from stepsync import database
 
 PRE_FEATURE = "stepsync_0001"  # the application tables, before the sync
 

@@ -46,7 +46,8 @@ CASES = [
     ("id-null", "procedural", S(step(None, "Null id")),
      'the node at $.steps[0] has no usable "id": it is null', "$.steps[0].id", "Give every node"),
     ("id-too-long", "procedural", S(step(LONG_ID, "Long id")),
-     f'the node at $.steps[0] has no usable "id": it is a JSON string ("{"x" * 36}...) of 256 characters, more than 255',
+     f'the node at $.steps[0] has no usable "id": it is a JSON string ("{"x" * 36}...) of 256 characters,'
+     ' more than 255',
      "$.steps[0].id", "Give every node"),
     ("title-missing", "procedural", S({"id": "s1", "type": "procedure_step"}),
      'node "s1" has no usable "title": it is missing', "$.steps[0].title", "Give the node"),
@@ -156,8 +157,10 @@ def test_enough_named_malformed_inputs():
     assert len(CASES) >= 30
 
 
-@pytest.mark.parametrize("name, tree_type, structure, problem, path, hint", CASES[:12], ids=[c[0] for c in CASES[:12]])
-def test_bad_structure_in_an_insert_as_published_inserts_nothing(flows, name, tree_type, structure, problem, path, hint):
+@pytest.mark.parametrize("name, tree_type, structure, problem, path, hint", CASES[:12],
+                         ids=[c[0] for c in CASES[:12]])
+def test_bad_structure_in_an_insert_as_published_inserts_nothing(flows, name, tree_type, structure, problem, path,
+                                                                 hint):
     before = flows.snapshot()
     with pytest.raises(psycopg.Error) as info:
         flows.create(structure, tree_type=tree_type, status="published")

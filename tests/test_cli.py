@@ -68,7 +68,7 @@ def test_unreachable_server_is_one_line():
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"stepsync: error: cannot connect to postgresql://someone:***@127.0.0.1:")
+    assert lines[0].startswith("stepsync: error: cannot connect to postgresql://someone:***@127.0.0.1:")
     assert "secret" not in result.stderr
 
 

@@ -18,6 +18,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from flows import Flows, header, step
 from stepsync.doctor import packaged
 

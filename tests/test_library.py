@@ -33,7 +33,8 @@ def refused(conn, sql, params=None) -> psycopg.Error:
     return info.value
 
 
-FORK_HINT = "Fork it with stepsync.fork_step(step_id, user_id) to get an editable copy, or change the flow and publish it again."
+FORK_HINT = ("Fork it with stepsync.fork_step(step_id, user_id) to get an editable copy,"
+             " or change the flow and publish it again.")
 
 
 @pytest.mark.parametrize("assignment, changed", [
@@ -128,7 +129,7 @@ def test_the_entries_view_has_every_column_and_the_source_flow_name(flows, synce
         " AND NOT attisdropped AND attname <> 'search_vector' ORDER BY attnum")]
     view_columns = [r[0] for r in flows.conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'step_library_entries'::regclass ORDER BY attnum")]
-    assert view_columns == table_columns + ["source_tree_name"]
+    assert view_columns == [*table_columns, "source_tree_name"]
     rows = flows.conn.execute(
         "SELECT id, source_tree_name FROM step_library_entries ORDER BY source_node_id NULLS LAST").fetchall()
     assert rows == [(ids["a"], "Ops runbook"), (ids["b"], "Ops runbook"), (hand, None)]

@@ -6,13 +6,12 @@ import os
 import subprocess
 import sys
 
-import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
 from catalog import schema_snapshot
-from stepsync import database
 from repo import REPO_ROOT
+from stepsync import database
 
 
 def revisions() -> list[str]:

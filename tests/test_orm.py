@@ -29,14 +29,15 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flows import header, step
-from orm_app import models, models_synced
-from orm_app.models_synced import Step, Tree
 from psycopg.types.json import Jsonb
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from flows import header, step
+from orm_app import models, models_synced
+from orm_app.models_synced import Step, Tree
 from stepsync import owned
 from stepsync import sqlalchemy as stepsync_sa
 from stepsync.errors import (

@@ -101,7 +101,8 @@ def test_an_application_role_with_full_rights_still_cannot_pass_for_the_sync(db,
         for sql in ["UPDATE step_library SET title = 'hijacked' WHERE id = %(id)s",
                     "INSERT INTO pg_temp.poke VALUES (1)",
                     "DELETE FROM step_library WHERE id = %(id)s",
-                    "INSERT INTO step_library (title, step_type, content, is_flow_synced, source_tree_id, source_node_id)"
+                    "INSERT INTO step_library"
+                    " (title, step_type, content, is_flow_synced, source_tree_id, source_node_id)"
                     " VALUES ('fake', 'action', '{}', true, '" + str(tree) + "', 'zz')"]:
             with pytest.raises(psycopg.Error) as info:
                 conn.execute(sql, {"id": entry[0]})
@@ -167,9 +168,9 @@ def test_internal_functions_are_not_executable_by_public(db):
     rows = dict(db.rows(
         "SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') FROM pg_proc p"
         " WHERE p.pronamespace = 'stepsync'::regnamespace"))
-    writers = {"_sync", "_retire", "_retire_orphans", "backfill_batch", "sync_tree", "tg_set_updated_at", "tg_trees__sync",
-               "tg_trees__retire_on_delete", "tg_step_library__guard", "tg_step_library__check_marker",
-                   "tg_step_library__search_vector"}
+    writers = {"_sync", "_retire", "_retire_orphans", "backfill_batch", "sync_tree", "tg_set_updated_at",
+               "tg_trees__sync", "tg_trees__retire_on_delete", "tg_step_library__guard",
+               "tg_step_library__check_marker", "tg_step_library__search_vector"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True

@@ -55,10 +55,16 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import note as _note
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.control import currently_in_test_context
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from flows import Flows
 
@@ -377,7 +383,7 @@ STRUCTURE_MISSES = {  # the structure itself (§4.1)
 
 def near_miss_rules(tree_type: str) -> list[str]:
     structural = ["steps", "element"] if tree_type != "troubleshooting" else []
-    return sorted(NEAR_MISSES) + ["duplicate", "root"] + structural
+    return [*sorted(NEAR_MISSES), "duplicate", "root", *structural]
 
 
 def near_miss_values(rule: str) -> list:
@@ -1411,11 +1417,12 @@ def test_every_near_miss_publishes_or_fails_like_the_reference(prop):
     flows = prop.reset()
     published = refused = 0
     for family, base in SWEEP_BASES.items():
-        for rule in near_miss_rules(family):
-            for i, value in enumerate(near_miss_values(rule)):
+        for miss_rule in near_miss_rules(family):
+            for i, value in enumerate(near_miss_values(miss_rule)):
                 tree_type = "maintenance" if family == "procedural" and i % 3 == 2 else family
-                with_miss = apply_near_miss(tree_type, copy.deepcopy(base), rule, value, i)
-                case = f"{tree_type}, {MODES[i % 3]}: {rule} = {'(missing)' if value is MISSING else dumps(value)[:80]}"
+                with_miss = apply_near_miss(tree_type, copy.deepcopy(base), miss_rule, value, i)
+                shown = "(missing)" if value is MISSING else dumps(value)[:80]
+                case = f"{tree_type}, {MODES[i % 3]}: {miss_rule} = {shown}"
                 try:
                     ok = publish_as(flows, MODES[i % 3], i % 2 == 0, tree_type, copy.deepcopy(base),
                                     lambda _base, s=with_miss: s)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from flows import Flows, header, step
 from stepsync import database
 from stepsync.cluster import FAST_SETTINGS, ThrowawayCluster, _Postgresql

@@ -70,7 +70,7 @@ def bushy(n: int, depth_pad: int = 0) -> str:
         nodes[(i - 1) // 4]["children"].append(nodes[i])
     text = json.dumps(nodes[0])
     for level in range(depth_pad):
-        text = '{"id": "pad%d", "type": "question", "yes": %s}' % (level, text)
+        text = f'{{"id": "pad{level}", "type": "question", "yes": {text}}}'
     return text
 
 

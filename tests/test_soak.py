@@ -133,7 +133,8 @@ def random_structure(rng: random.Random, tree_type: str) -> dict:
         steps = []
         for nid in ids:
             if rng.random() < 0.2:
-                steps.append({"id": f"h-{nid}", "type": "section_header", "title": rng.choice(["Prepare", "  ", "Fix"])})
+                steps.append({"id": f"h-{nid}", "type": "section_header",
+                              "title": rng.choice(["Prepare", "  ", "Fix"])})
             steps.append({"id": nid, "type": "procedure_step", "title": rng.choice(TITLES),
                           **random_fields(rng, True)})
         if rng.random() < 0.2:
@@ -352,7 +353,7 @@ class Session(threading.Thread):
                         break
                     self.tally.retries += 1
                     self.rng.setstate(plan)
-        except BaseException:  # noqa: BLE001 - reported by the conductor
+        except BaseException:  # any failure at all: reported by the conductor
             self.failure = traceback.format_exc()
         finally:
             if self.conn is not None:

@@ -20,16 +20,19 @@ def test_every_function_pins_search_path_and_is_commented(db):
     assert len(rows) >= 15
     for name, config, comment, _kind in rows:
         assert config[0] == "search_path=pg_catalog, pg_temp", name
-        assert set(config[1:]) <= {"jit=off", "plan_cache_mode=force_generic_plan", "plan_cache_mode=force_custom_plan"}, name
+        allowed = {"jit=off", "plan_cache_mode=force_generic_plan", "plan_cache_mode=force_custom_plan"}
+        assert set(config[1:]) <= allowed, name
         assert comment and len(comment) > 20, name
 
 
 def test_every_trigger_view_and_index_of_ours_is_commented(db):
     missing = db.rows(
-        "SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal AND obj_description(oid, 'pg_trigger') IS NULL"
+        "SELECT 'trigger ' || tgname FROM pg_trigger"
+        " WHERE NOT tgisinternal AND obj_description(oid, 'pg_trigger') IS NULL"
         " UNION ALL SELECT 'relation ' || oid::regclass FROM pg_class"
         " WHERE relnamespace IN ('public'::regnamespace, 'stepsync'::regnamespace) AND relkind IN ('v', 'i')"
-        " AND relname NOT LIKE '%_pkey' AND relname NOT LIKE '%_key' AND relname NOT IN ('alembic_version_pkc', 'stepsync_version_pkc')"
+        " AND relname NOT LIKE '%_pkey' AND relname NOT LIKE '%_key'"
+        " AND relname NOT IN ('alembic_version_pkc', 'stepsync_version_pkc')"
         " AND obj_description(oid, 'pg_class') IS NULL"
         " UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typnamespace = 'stepsync'::regnamespace"
         " AND typtype = 'c' AND obj_description(oid, 'pg_type') IS NULL")

@@ -48,7 +48,8 @@ def test_procedural_publish_writes_exact_entries(flows):
              r["is_flow_synced"], r["is_active"], r["usage_count"], r["rating"], r["rating_count"],
              r["forked_from_id"]) for r in rows] == [
         ("s-backup", "Confirm the backup", "action", "public", a.author, a.account, True, True, 0, None, 0, None),
-        ("s-blank-header", "Step under a blank header", "action", "team", a.author, a.account, True, True, 0, None, 0, None),
+        ("s-blank-header", "Step under a blank header", "action", "team", a.author, a.account,
+         True, True, 0, None, 0, None),
         ("s-check", "Check replication", "action", "team", a.author, a.account, True, True, 0, None, 0, None),
         ("s-intro", "Read the runbook", "action", "team", a.author, a.account, True, True, 0, None, 0, None),
         ("s-promote", "Promote", "action", "team", a.author, a.account, True, True, 0, None, 0, None),
@@ -120,7 +121,8 @@ def test_troubleshooting_publish_walks_every_object(flows):
         "a-plug": ("Plug it in", "action", content("Use the wall socket.", "It should not be ignored",
                                                   [cmd("check-power", command_type="bash")]), "team", True),
         "s-fuse": ("Replace the fuse", "solution", content("Replace the fuse"), "team", True),
-        "s-lamp": ("Replace the lamp", "solution", content("Replace the lamp", commands=[cmd("order lamp")]), "team", True),
+        "s-lamp": ("Replace the lamp", "solution", content("Replace the lamp", commands=[cmd("order lamp")]),
+                   "team", True),
         "a-deep": ("Deep in nested arrays", "action", content("Deep in nested arrays"), "team", True),
         "a-meta": ("Found under any key", "action", content("Found under any key"), "team", True),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+
 from flows import Flows, content, header, step
 from stepsync.paths import FUNCTIONS_DIR
 

@@ -22,6 +22,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import async_engine_from_config
+
 from stepsync.sqlalchemy import include_object
 
 config = context.config

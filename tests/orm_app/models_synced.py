@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
-from stepsync.sqlalchemy import StepsyncColumns
 
 from orm_app.columns import AccountColumns, StepColumns, TreeColumns, UserColumns
+from stepsync.sqlalchemy import StepsyncColumns
 
 
 class Base(DeclarativeBase):

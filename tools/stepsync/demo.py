@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.table import Table
@@ -24,6 +25,17 @@ DEMO_EMAIL = "demo@stepsync.example"
 
 console = Console(width=None if sys.stdout.isatty() else 132)
 
+# What marks a library entry as changed between two views: title, step type, visibility, is_active, content.
+Fingerprint = tuple[str, str, str, bool, object]
+
+
+def _one(cursor: psycopg.Cursor[TupleRow]) -> TupleRow:
+    """The row of a statement that always returns one (an INSERT ... RETURNING, a row looked up by id)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("expected a row, the statement returned none")
+    return row
+
 
 def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -> dict[str, str]:
     """Insert one draft flow a file of EXAMPLES_DIR (replacing an earlier run's); return {file stem: tree id}."""
@@ -31,14 +43,12 @@ def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -
         "SELECT id FROM public.accounts WHERE name = %s ORDER BY created_at LIMIT 1", (DEMO_ACCOUNT,)
     ).fetchone()
     if account is None:
-        account = conn.execute(
-            "INSERT INTO public.accounts (name) VALUES (%s) RETURNING id", (DEMO_ACCOUNT,)
-        ).fetchone()
-    author = conn.execute(
+        account = _one(conn.execute("INSERT INTO public.accounts (name) VALUES (%s) RETURNING id", (DEMO_ACCOUNT,)))
+    author = _one(conn.execute(
         "INSERT INTO public.users (email, display_name, account_id) VALUES (%s, 'Demo Engineer', %s)"
         " ON CONFLICT (email) DO UPDATE SET account_id = EXCLUDED.account_id RETURNING id",
         (DEMO_EMAIL, account[0]),
-    ).fetchone()[0]
+    ))[0]
     # Start from scratch on a re-run: retire the previous run's entries (a client may delete
     # retired synced rows, never active ones), then remove those flows.
     previous = [row[0] for row in conn.execute(
@@ -50,12 +60,12 @@ def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -
     ids: dict[str, str] = {}
     for path in sorted(examples_dir.glob("*.json")):
         flow = json.loads(path.read_text(encoding="utf-8"))
-        tree_id = conn.execute(
+        tree_id = _one(conn.execute(
             "INSERT INTO public.trees (name, description, tree_type, tree_structure, is_public,"
             " account_id, author_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (flow["name"], flow.get("description"), flow["tree_type"], Jsonb(flow["tree_structure"]),
              flow.get("is_public", False), account[0], author),
-        ).fetchone()[0]
+        ))[0]
         ids[path.stem] = str(tree_id)
     return ids
 
@@ -79,33 +89,33 @@ class LibraryView:
     def __init__(self, conn: psycopg.Connection, tree_ids: list[str]) -> None:
         self.conn = conn
         self.tree_ids = tree_ids
-        self.seen: dict[str, tuple] | None = None
+        self.seen: dict[str, Fingerprint] | None = None
 
     def show(self, caption: str) -> None:
         rows = self.conn.execute(LIBRARY_SQL, (self.tree_ids,)).fetchall()
         console.rule(f"[bold]{caption}")
-        flows: dict[str, list[tuple]] = {}
+        flows: dict[str, list[TupleRow]] = {}
         for row in rows:
             flows.setdefault(row[0], []).append(row)
-        now: dict[str, tuple] = {}
+        now: dict[str, Fingerprint] = {}
         for flow_rows in flows.values():
             _, name, status, flow_active, *_ = flow_rows[0]
             state = status if flow_active else f"{status}, deactivated"
             table = Table(title=f"{name}  [dim]({state})[/dim]", title_justify="left", header_style="bold",
                           expand=False, pad_edge=False)
-            for column, kwargs in [
-                ("section", {"max_width": 20, "overflow": "ellipsis", "no_wrap": True}),
-                ("step", {"max_width": 40, "overflow": "ellipsis", "no_wrap": True}),
-                ("type", {"min_width": 8}), ("visibility", {"min_width": 10}),
-                ("cmds", {"justify": "right", "min_width": 4}), ("uses", {"justify": "right", "min_width": 4}),
-                ("state", {"min_width": 7}), ("change", {"style": "bold", "min_width": 7}),
-            ]:
-                table.add_column(column, **kwargs)
+            table.add_column("section", max_width=20, overflow="ellipsis", no_wrap=True)
+            table.add_column("step", max_width=40, overflow="ellipsis", no_wrap=True)
+            table.add_column("type", min_width=8)
+            table.add_column("visibility", min_width=10)
+            table.add_column("cmds", justify="right", min_width=4)
+            table.add_column("uses", justify="right", min_width=4)
+            table.add_column("state", min_width=7)
+            table.add_column("change", style="bold", min_width=7)
             entries = [r for r in flow_rows if r[4] is not None]
             for *_, step_id, group, title, step_type, visibility, commands, uses, active, content in entries:
-                fingerprint = (title, step_type, visibility, active, content)
+                fingerprint: Fingerprint = (title, step_type, visibility, active, content)
                 now[step_id] = fingerprint
-                before = self.seen.get(step_id)
+                before = None if self.seen is None else self.seen.get(step_id)
                 if self.seen is None:
                     change = ""
                 elif before is None:
@@ -148,7 +158,7 @@ def run(conn: psycopg.Connection) -> None:
         " WHERE source_tree_id = %s AND source_node_id = 'step-promote-replica' RETURNING title",
         (procedural,),
     ).fetchone()
-    structure = conn.execute("SELECT tree_structure FROM public.trees WHERE id = %s", (procedural,)).fetchone()[0]
+    structure = _one(conn.execute("SELECT tree_structure FROM public.trees WHERE id = %s", (procedural,)))[0]
     steps = structure["steps"]
     edited = next(s for s in steps if s.get("id") == "step-promote-replica")
     edited["title"] = edited["title"] + " (pg_promote, wait for it)"

