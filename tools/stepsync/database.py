@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
@@ -28,6 +28,8 @@ EMBEDDED_DIR = Path(".stepsync")
 EMBEDDED_DATABASE = "stepsync"
 
 log = logging.getLogger("stepsync")
+
+_Row = TypeVar("_Row")
 
 
 class StepsyncError(Exception):
@@ -70,6 +72,15 @@ def connect(url: str, *, autocommit: bool = False, **params: ConnParam) -> psyco
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
         raise StepsyncError(f"cannot connect to {redact(url)}: {first}") from None
+
+
+def one_row(cursor: psycopg.Cursor[_Row]) -> _Row:
+    """The row of a statement that always returns one (SELECT <expression>, INSERT ... RETURNING, a lookup
+    by a key known to exist): for the callers, a row, never None."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("expected a row, the statement returned none")
+    return row
 
 
 def embedded_url(base: Path = EMBEDDED_DIR) -> str:

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.table import Table
 
+from stepsync.database import one_row
 from stepsync.paths import EXAMPLES_DIR
 
 DEMO_ACCOUNT = "Demo Co"
@@ -29,12 +30,6 @@ console = Console(width=None if sys.stdout.isatty() else 132)
 Fingerprint = tuple[str, str, str, bool, object]
 
 
-def _one(cursor: psycopg.Cursor[TupleRow]) -> TupleRow:
-    """The row of a statement that always returns one (an INSERT ... RETURNING, a row looked up by id)."""
-    row = cursor.fetchone()
-    if row is None:
-        raise RuntimeError("expected a row, the statement returned none")
-    return row
 
 
 def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -> dict[str, str]:
@@ -43,8 +38,8 @@ def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -
         "SELECT id FROM public.accounts WHERE name = %s ORDER BY created_at LIMIT 1", (DEMO_ACCOUNT,)
     ).fetchone()
     if account is None:
-        account = _one(conn.execute("INSERT INTO public.accounts (name) VALUES (%s) RETURNING id", (DEMO_ACCOUNT,)))
-    author = _one(conn.execute(
+        account = one_row(conn.execute("INSERT INTO public.accounts (name) VALUES (%s) RETURNING id", (DEMO_ACCOUNT,)))
+    author = one_row(conn.execute(
         "INSERT INTO public.users (email, display_name, account_id) VALUES (%s, 'Demo Engineer', %s)"
         " ON CONFLICT (email) DO UPDATE SET account_id = EXCLUDED.account_id RETURNING id",
         (DEMO_EMAIL, account[0]),
@@ -60,7 +55,7 @@ def load_examples(conn: psycopg.Connection, examples_dir: Path = EXAMPLES_DIR) -
     ids: dict[str, str] = {}
     for path in sorted(examples_dir.glob("*.json")):
         flow = json.loads(path.read_text(encoding="utf-8"))
-        tree_id = _one(conn.execute(
+        tree_id = one_row(conn.execute(
             "INSERT INTO public.trees (name, description, tree_type, tree_structure, is_public,"
             " account_id, author_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (flow["name"], flow.get("description"), flow["tree_type"], Jsonb(flow["tree_structure"]),
@@ -158,7 +153,7 @@ def run(conn: psycopg.Connection) -> None:
         " WHERE source_tree_id = %s AND source_node_id = 'step-promote-replica' RETURNING title",
         (procedural,),
     ).fetchone()
-    structure = _one(conn.execute("SELECT tree_structure FROM public.trees WHERE id = %s", (procedural,)))[0]
+    structure = one_row(conn.execute("SELECT tree_structure FROM public.trees WHERE id = %s", (procedural,)))[0]
     steps = structure["steps"]
     edited = next(s for s in steps if s.get("id") == "step-promote-replica")
     edited["title"] = edited["title"] + " (pg_promote, wait for it)"

@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 
+from stepsync.database import one_row
+
 VERSION_TABLE = "stepsync_version"
 BRANCH = "stepsync"
 TABLES_REVISION = "stepsync_0001"
@@ -121,10 +123,10 @@ SELECT (SELECT pg_catalog.string_agg(v.version_num, ',')
 def installed_revision(conn: psycopg.Connection[Any]) -> str | None:
     """The stepsync revision of the database: from its own version table, else from the application's
     alembic_version (stepsync carried as a branch of the application's alembic), else None."""
-    if conn.execute(f"SELECT pg_catalog.to_regclass('public.{VERSION_TABLE}') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+    if one_row(conn.execute(f"SELECT pg_catalog.to_regclass('public.{VERSION_TABLE}') IS NOT NULL"))[0]:
         row = conn.execute(f"SELECT version_num FROM public.{VERSION_TABLE}").fetchone()
         return None if row is None else str(row[0])
-    if conn.execute("SELECT pg_catalog.to_regclass('public.alembic_version') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+    if one_row(conn.execute("SELECT pg_catalog.to_regclass('public.alembic_version') IS NOT NULL"))[0]:
         row = conn.execute("SELECT version_num FROM public.alembic_version WHERE version_num LIKE 'stepsync\\_%'"
                            " ORDER BY version_num DESC LIMIT 1").fetchone()
         if row is not None:

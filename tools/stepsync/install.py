@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from stepsync import database, history
-from stepsync.database import StepsyncError
+from stepsync.database import StepsyncError, one_row
 from stepsync.paths import DB_DIR, FROZEN_SQL_DIR
 
 DB_INSTALL_DIR = DB_DIR / "install"
@@ -117,9 +117,9 @@ def _upgrade_with_retries(url: str, revision: str, *, downgrade: bool = False,
 @contextmanager
 def _as_owner(conn: psycopg.Connection[Any]) -> Iterator[None]:
     """Act as the owner of the tables on CONN (autocommit), as the migrations do."""
-    owner = conn.execute("SELECT pg_catalog.pg_get_userbyid(relowner) FROM pg_catalog.pg_class"
-                         " WHERE oid = 'public.step_library'::regclass").fetchone()[0]  # type: ignore[index]
-    switched = conn.execute("SELECT current_user <> %s", (owner,)).fetchone()[0]  # type: ignore[index]
+    owner = one_row(conn.execute("SELECT pg_catalog.pg_get_userbyid(relowner) FROM pg_catalog.pg_class"
+                                 " WHERE oid = 'public.step_library'::regclass"))[0]
+    switched = one_row(conn.execute("SELECT current_user <> %s", (owner,)))[0]
     if switched:
         conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(owner)))
     try:
@@ -173,10 +173,10 @@ def backfill(url: str, *, batch: int = 200, progress: Callable[[int, int, int], 
 
         conn.add_notice_handler(on_notice)
         with _as_owner(conn):
-            total = conn.execute(
+            total = one_row(conn.execute(
                 "SELECT count(*) FROM public.trees AS t WHERE (t.status = 'published' AND t.is_active)"
                 " OR ((NOT t.is_active OR t.status = 'archived') AND EXISTS (SELECT FROM public.step_library s"
-                " WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active))").fetchone()[0]  # type: ignore[index]
+                " WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active))"))[0]
             after = None
             size = min(batch, FIRST_BATCH)
             while True:
@@ -231,8 +231,8 @@ def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> st
         current = installed_revision(conn)
         if current is None:
             return "stepsync is not installed here; nothing to do"
-        own_table = conn.execute(
-            f"SELECT pg_catalog.to_regclass('public.{history.VERSION_TABLE}') IS NOT NULL").fetchone()[0]  # type: ignore[index]
+        own_table = one_row(conn.execute(
+            f"SELECT pg_catalog.to_regclass('public.{history.VERSION_TABLE}') IS NOT NULL"))[0]
     if not own_table:
         raise StepsyncError("stepsync is carried by this application's own alembic: remove it there"
                             " (alembic downgrade stepsync@base), not with stepsync uninstall")

@@ -51,6 +51,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from stepsync import database
+from stepsync.database import one_row
 
 TARGET_WAIT_S = 2.0
 INSTALL_APP = "stepsync-bench-install"
@@ -422,10 +423,10 @@ class _Monitor(threading.Thread):
 
     def _sample(self, conn: psycopg.Connection[Any]) -> None:
         if not self.shared.synced_ready.is_set():
-            ready = conn.execute(
+            ready = one_row(conn.execute(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_index"
                 " WHERE indexrelid = pg_catalog.to_regclass('public.step_library_source_key') AND indisvalid)"
-            ).fetchone()[0]  # type: ignore[index]
+            ))[0]
             if ready:
                 self.shared.synced_ready.set()
         rows = conn.execute(self.SAMPLE).fetchall()
@@ -564,8 +565,8 @@ def run(admin_url: str, *, flows: int, steps: int, writers: int, seconds_cap: fl
         "seconds_cap": seconds_cap, "target_max_wait_s": TARGET_WAIT_S, "database": dbname, "roles": [owner, client],
     }
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        result["server_version"] = admin.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        result["installed_as"] = admin.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+        result["server_version"] = one_row(admin.execute("SHOW server_version"))[0]
+        result["installed_as"] = one_row(admin.execute("SELECT current_user"))[0]
         admin.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(owner)))
         admin.execute(pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
             pgsql.Identifier(client), pgsql.Literal(client_password)))
@@ -579,8 +580,8 @@ def run(admin_url: str, *, flows: int, steps: int, writers: int, seconds_cap: fl
             flow_ids = [r[0] for r in conn.execute("SELECT id FROM public.trees WHERE status = 'published'")]
             draft_ids = [r[0] for r in conn.execute("SELECT id FROM public.trees WHERE status = 'draft'")]
             hand_ids = [r[0] for r in conn.execute("SELECT id FROM public.step_library")]
-            result["database_size"] = conn.execute(
-                "SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]  # type: ignore[index]
+            result["database_size"] = one_row(conn.execute(
+                "SELECT pg_size_pretty(pg_database_size(current_database()))"))[0]
         result["load_seconds"] = round(time.monotonic() - t0, 1)
         say(f"loaded {flows} listed flows x {steps} steps, {drafts} drafts in {result['load_seconds']} s")
         random.Random(seed).shuffle(draft_ids)
@@ -763,20 +764,20 @@ def _check(result: dict[str, Any], *, db_url: str, flows: int, steps: int, hand_
     """Nothing lost: every listed flow synced, the counts add up, the oracle is empty."""
     say("checking")
     with psycopg.connect(db_url, autocommit=True) as conn:
-        listed, per_flow_wrong = conn.execute("""
+        listed, per_flow_wrong = one_row(conn.execute("""
             WITH e AS (SELECT s.source_tree_id, count(*) AS n FROM public.step_library AS s
                         WHERE s.is_flow_synced AND s.is_active GROUP BY s.source_tree_id)
             SELECT count(*), count(*) FILTER (WHERE COALESCE(e.n, 0) <> %s)
               FROM public.trees AS t LEFT JOIN e ON e.source_tree_id = t.id
-             WHERE t.status = 'published' AND t.is_active""", (steps,)).fetchone()  # type: ignore[misc]
-        entries, synced_usage = conn.execute(
+             WHERE t.status = 'published' AND t.is_active""", (steps,)))
+        entries, synced_usage = one_row(conn.execute(
             "SELECT count(*) FILTER (WHERE is_active), COALESCE(sum(usage_count), 0) FROM public.step_library"
-            " WHERE is_flow_synced").fetchone()  # type: ignore[misc]
-        hand_rows, hand_usage = conn.execute(
+            " WHERE is_flow_synced"))
+        hand_rows, hand_usage = one_row(conn.execute(
             "SELECT count(*), COALESCE(sum(usage_count), 0) FROM public.step_library"
-            " WHERE NOT is_flow_synced").fetchone()  # type: ignore[misc]
+            " WHERE NOT is_flow_synced"))
         t = time.monotonic()
-        oracle = conn.execute("SELECT count(*) FROM stepsync.check_library()").fetchone()[0]  # type: ignore[index]
+        oracle = one_row(conn.execute("SELECT count(*) FROM stepsync.check_library()"))[0]
         oracle_seconds = time.monotonic() - t
     inserted = result["statements"]["by_kind"]["insert_hand_made"]["ok"]
     expected_listed = flows + result["published_drafts"]
