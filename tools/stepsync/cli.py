@@ -78,6 +78,9 @@ def migrate(ctx: Context) -> None:
 def install(ctx: Context, no_backfill: bool) -> None:
     """Install stepsync into the application's existing tables, or upgrade it
     (checks first, changes nothing on a problem)."""
+    from contextlib import nullcontext
+
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from stepsync import install as installer
@@ -85,22 +88,28 @@ def install(ctx: Context, no_backfill: bool) -> None:
     def say(line: str) -> None:
         click.echo(f"stepsync: {line}", err=True)
 
-    from rich.console import Console
+    # The backfill's progress bar, on a terminal only: elsewhere (a log, a pipe) the summary line says it all.
+    console = Console(stderr=True)
+    bar = (Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
+                    TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), transient=True, console=console)
+           if console.is_terminal else None)
+    task = bar.add_task("backfill", total=None, rows=0) if bar is not None else None
 
-    with Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
-                  TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), transient=True,
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task("backfill", total=None, rows=0)
+    def progress(done: int, total: int, rows: int) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=done, total=total, rows=rows)
+
+    with bar if bar is not None else nullcontext():
         try:
-            line = installer.install(
-                ctx.url, run_backfill=not no_backfill, say=say, warn=say,
-                progress=lambda done, total, rows: bar.update(task, completed=done, total=total, rows=rows))
+            line = installer.install(ctx.url, run_backfill=not no_backfill, say=say, warn=say, progress=progress)
         except installer.PreflightFailed as failed:
-            bar.stop()
+            if bar is not None:
+                bar.stop()
             installer.print_problems(failed.problems)
             raise StepsyncError(f"{len(failed.problems)} problem(s) found; nothing was changed") from None
         except KeyboardInterrupt:
-            bar.stop()
+            if bar is not None:
+                bar.stop()
             raise StepsyncError("interrupted: every finished backfill batch is committed;"
                                 " run `stepsync resync --all` to finish the backfill") from None
     click.echo(line)
