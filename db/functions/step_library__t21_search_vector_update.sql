@@ -9,11 +9,10 @@ CREATE OR REPLACE TRIGGER t21_search_vector_update
     BEFORE UPDATE OF title, content, step_type, visibility, account_id, created_by, id, search_vector
     ON public.step_library
     FOR EACH ROW
-    WHEN ((OLD.title, OLD.step_type, OLD.visibility, OLD.account_id, OLD.created_by, OLD.id, OLD.content,
-           OLD.search_vector)
-          IS DISTINCT FROM
-          (NEW.title, NEW.step_type, NEW.visibility, NEW.account_id, NEW.created_by, NEW.id, NEW.content,
-           NEW.search_vector))
+    WHEN (OLD.title IS DISTINCT FROM NEW.title OR OLD.step_type IS DISTINCT FROM NEW.step_type
+          OR OLD.visibility IS DISTINCT FROM NEW.visibility OR OLD.account_id IS DISTINCT FROM NEW.account_id
+          OR OLD.created_by IS DISTINCT FROM NEW.created_by OR OLD.id IS DISTINCT FROM NEW.id
+          OR OLD.content IS DISTINCT FROM NEW.content OR OLD.search_vector IS DISTINCT FROM NEW.search_vector)
     EXECUTE FUNCTION stepsync.tg_step_library__search_vector();
 
 COMMENT ON TRIGGER t21_search_vector_update ON public.step_library IS

@@ -127,6 +127,8 @@ DECLARE
     v_index_big pg_catalog.tsquery;
     v_cond pg_catalog.tsquery;
     v_lasts integer[];
+    v_yield numeric;
+    v_parts integer;
     v_estimate double precision;
     v_reltuples double precision;
     v_audiences text[];
@@ -217,10 +219,6 @@ BEGIN
         v_estimate := v_override::double precision;     -- tests: take path A, the sample or the plain walk
     END IF;
     v_index := v_skeleton::pg_catalog.tsquery;
-    IF p_group_label IS NOT NULL THEN       -- the group label's key narrows the walk
-        v_index := (''' g' || pg_catalog.hashtextextended(p_group_label, 0)::text || '''')::pg_catalog.tsquery
-                   && COALESCE(v_index, ''::pg_catalog.tsquery);
-    END IF;
     v_index_big := CASE WHEN v_dense IS NULL THEN v_index WHEN v_index IS NULL THEN v_dense::pg_catalog.tsquery
                         ELSE v_index && v_dense::pg_catalog.tsquery END;
 
@@ -265,11 +263,23 @@ BEGIN
     -- estimated in few enough rows to fetch them all, part 0 (class 13: a sample of 1/64 of the steps used fewer
     -- than 4 times) is fetched first, and if 64 parts like it would not hold more than T matches, everything is
     -- fetched at once instead (the rest).
-    v_batch := CASE WHEN v_all THEN 99 WHEN v_index IS NOT NULL AND v_estimate <= c_rest_max THEN 0 ELSE 1 END;
+    -- Batches: the fixed ones; with dense terms in the condition (each batch then reads their long posting
+    -- lists once), after the first part as many parts as the matches per part seen so far (v_yield) say are
+    -- still needed, with a quarter more.
+    v_batch := CASE WHEN v_all THEN -1 WHEN v_index IS NOT NULL AND v_estimate <= c_rest_max THEN 0 ELSE 1 END;
     v_lasts := CASE WHEN v_dense IS NULL THEN c_lasts ELSE c_lasts_dense END;
-    WHILE v_batch <= pg_catalog.cardinality(v_lasts) AND NOT v_rest LOOP
-        v_first := CASE WHEN v_batch = 0 THEN 13 WHEN v_batch = 1 THEN 1 ELSE v_lasts[v_batch - 1] + 1 END;
-        v_last := CASE WHEN v_batch = 0 THEN 13 ELSE v_lasts[v_batch] END;
+    v_first := 1;
+    WHILE v_batch >= 0 AND v_first <= 76 AND NOT v_rest LOOP
+        IF v_batch = 0 THEN
+            v_first := 13;
+            v_last := 13;
+        ELSIF v_first <= 13 OR v_yield IS NULL OR v_dense IS NULL THEN
+            v_last := (SELECT pg_catalog.min(l.last) FROM pg_catalog.unnest(v_lasts) AS l (last) WHERE l.last >= v_first);
+        ELSE
+            v_last := LEAST(76, v_first - 1 + GREATEST(LEAST(pg_catalog.ceil(1.25 * (v_target + 1
+                          - (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_classes) AS c (class)
+                              WHERE c.class < v_first)) / GREATEST(v_yield, 0.5)), 76)::integer, 1));
+        END IF;
         -- The batch's audience keys (class 13 left out when the sample holds it already).
         SELECT ('(' || pg_catalog.string_agg('''' || a.audience || ' '
                                              || CASE WHEN o <= 12 THEN 'c' || (13 - o) ELSE 'n' || (o - 13) END
@@ -314,11 +324,21 @@ BEGIN
         v_classes := v_classes || COALESCE(b_classes, '{}');
         IF v_batch = 0 THEN
             v_sample := pg_catalog.cardinality(b_ids);
+            v_yield := v_sample;
             v_rest := 64 * v_sample <= v_target;
+            v_first := 1;
             v_batch := 1;
             CONTINUE;
         END IF;
         v_done := v_last;
+        IF v_last >= 13 THEN        -- matches per part in this batch (the sample's part counted apart)
+            v_parts := v_last - GREATEST(v_first, 13) + 1
+                       - CASE WHEN v_sample IS NOT NULL AND v_first <= 13 THEN 1 ELSE 0 END;
+            IF v_parts > 0 THEN
+                v_yield := (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(b_classes) AS c (class)
+                             WHERE c.class >= 13) / v_parts::numeric;
+            END IF;
+        END IF;
         IF (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_classes) AS c (class) WHERE c.class <= v_done)
            > v_target THEN
             -- Enough candidates: the cut is the first class at which they are more than T.
@@ -334,9 +354,11 @@ BEGIN
             -- Part 0 says how many parts are still needed. Walking one costs about what fetching 1/4000 of the
             -- table's rows costs (it reads the part's audience keys), fetching all matches of the condition what
             -- fetching that many rows does: take the cheaper.
-            v_rest := LEAST(pg_catalog.ceil((v_target + 1 - pg_catalog.cardinality(v_ids))
-                                            / GREATEST(v_sample, 0.5)), 63) * v_reltuples / 4000 > v_estimate;
+            v_rest := COALESCE(LEAST(pg_catalog.ceil((v_target + 1 - pg_catalog.cardinality(v_ids))
+                                                     / GREATEST(v_yield, 0.5)), 63) * v_reltuples / 4000 > v_estimate,
+                               false);
         END IF;
+        v_first := v_last + 1;
         v_batch := v_batch + 1;
     END LOOP;
     IF NOT v_all AND NOT v_rest AND v_cut IS NULL THEN

@@ -15,7 +15,6 @@
 --    ' a<account_id> <class> <kind>' for a team step of an account,
 --    ' u<created_by> <class> <kind>' for every step that is not public (its
 --    creator always sees it);
---  * ' g<hash of group_label>' for a step with a group label;
 --  * ' t<lexeme>' for each lexeme of the title, so that title matches can be
 --    found without reading the rows.
 -- The popularity class is ' c<b>' with b = floor(log2(usage_count)) - 1 (1 for
@@ -29,7 +28,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $function$
--- Stores search_vector: the weighted text of the step plus its audience, popularity, group-label and title keys.
+-- Stores search_vector: the weighted text of the step plus its audience, popularity and title keys.
 DECLARE
     v_class text;
     v_title pg_catalog.tsvector;
@@ -61,8 +60,8 @@ BEGIN
         || pg_catalog.array_to_tsvector(pg_catalog.array_remove(ARRAY[
                CASE WHEN NEW.visibility = 'public' THEN ' p' || v_class END,
                CASE WHEN NEW.visibility = 'team' THEN ' a' || NEW.account_id::text || v_class END,
-               CASE WHEN NEW.visibility IS DISTINCT FROM 'public' THEN ' u' || NEW.created_by::text || v_class END,
-               ' g' || pg_catalog.hashtextextended(NEW.content ->> 'group_label', 0)::text], NULL)
+               CASE WHEN NEW.visibility IS DISTINCT FROM 'public' THEN ' u' || NEW.created_by::text || v_class END],
+               NULL)
            || pg_catalog.string_to_array(' t' || NULLIF(pg_catalog.array_to_string(
                   pg_catalog.tsvector_to_array(v_title), E'\x1f t'), ''), E'\x1f'));
     RETURN NEW;
@@ -70,6 +69,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.tg_step_library__search_vector() IS
-    'Trigger function: stores step_library.search_vector (the weighted text and the audience, popularity, group-label and title keys stepsync.search_steps walks).';
+    'Trigger function: stores step_library.search_vector (the weighted text and the audience, popularity and title keys stepsync.search_steps walks).';
 
 REVOKE ALL ON FUNCTION stepsync.tg_step_library__search_vector() FROM PUBLIC;
