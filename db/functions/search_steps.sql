@@ -135,11 +135,11 @@ DECLARE
     v_kinds text[];
     v_keys pg_catalog.tsquery;
     v_count bigint;
-    v_ids uuid[] := '{}';
-    v_tiers integer[] := '{}';
-    v_usage integer[] := '{}';
-    v_ratings numeric[] := '{}';
-    v_classes integer[] := '{}';
+    v_ids uuid[] := '{}'::uuid[];
+    v_tiers integer[] := '{}'::integer[];
+    v_usage integer[] := '{}'::integer[];
+    v_ratings numeric[] := '{}'::numeric[];
+    v_classes integer[] := '{}'::integer[];
     b_ids uuid[];
     b_tiers integer[];
     b_usage integer[];
