@@ -689,8 +689,8 @@ def write_svg(result: dict[str, Any], path: Path) -> None:
     """A bar chart of p95 by class (both users), search_steps against the exact search, log scale."""
     s = result["search"]
     groups = [(cls, user) for cls in CLASSES for user in USERS if f"{cls}|{user}" in s]
-    width, height, left, top, bottom = 980, 460, 70, 50, 150
-    plot_w, plot_h = width - left - 20, height - top - bottom
+    width, height, left, top, bottom = 1000, 520, 70, 50, 210
+    plot_w, plot_h = width - left - 90, height - top - bottom
     values = [v for cls, user in groups for v in (s[f"{cls}|{user}"]["project"]["p95"],
                                                   s[f"{cls}|{user}"]["exact"]["p95"])]
     lo, hi = 0.1, max(10 ** math.ceil(math.log10(max([*values, TARGET_P95_MS]))), 10.0)
@@ -714,7 +714,7 @@ def write_svg(result: dict[str, Any], path: Path) -> None:
         decade *= 10
     out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(TARGET_P95_MS):.1f}" y2="{y(TARGET_P95_MS):.1f}" '
                'stroke="#c00" stroke-dasharray="5,4"/>')
-    out.append(f'<text x="{left + plot_w}" y="{y(TARGET_P95_MS) - 4:.1f}" text-anchor="end" fill="#c00">'
+    out.append(f'<text x="{left + 4}" y="{y(TARGET_P95_MS) - 4:.1f}" fill="#c00">'
                f'target {TARGET_P95_MS:g} ms</text>')
     for i, (cls, user) in enumerate(groups):
         e = s[f"{cls}|{user}"]
@@ -725,7 +725,7 @@ def write_svg(result: dict[str, Any], path: Path) -> None:
                        f'height="{top + plot_h - y(v):.1f}" fill="{colour}"><title>{cls}, {user}, '
                        f'{"search_steps" if key == "project" else "exact search"}: {v:.1f} ms</title></rect>')
         cx = left + i * slot + slot / 2
-        out.append(f'<text transform="translate({cx:.1f},{top + plot_h + 8}) rotate(50)">{cls} ({user})</text>')
+        out.append(f'<text transform="translate({cx:.1f},{top + plot_h + 10}) rotate(60)">{cls} ({user})</text>')
     out.append(f'<rect x="{left + 10}" y="34" width="10" height="10" fill="#2b6cb0"/>'
                f'<text x="{left + 24}" y="43">stepsync.search_steps</text>'
                f'<rect x="{left + 170}" y="34" width="10" height="10" fill="#a0aec0"/>'
