@@ -1,5 +1,5 @@
 -- stepsync.search_steps(p_user_id, p_query, ...): full-text search over the
--- steps a user may see (SPEC §6.8), best match first, each with its rank and
+-- steps a user may see (docs/contract.md §6.8), best match first, each with its rank and
 -- whether the ranking saw every match (complete).
 --
 -- p_query is web-search syntax (words, "quoted phrases", -excluded, or);
@@ -473,7 +473,7 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.search_steps(uuid, text, text, text, uuid, integer) IS
-    'Full-text search over the active steps a user may see (SPEC §6.8), best match first: tier (the query holds on'
+    'Full-text search over the active steps a user may see (docs/contract.md §6.8), best match first: tier (the query holds on'
     ' the title alone 1.0, on title and group label 0.4, with the instructions 0.2, anywhere 0.1), then usage_count'
     ' desc, rating desc nulls last, id. Candidates, by popularity class (usage_count >= 8192, 4096-8191, ..., 4-7,'
     ' then the steps used fewer than 4 times in 64 parts by the first 6 bits of the id): whole classes of visible'
