@@ -482,9 +482,10 @@ $function$;
 COMMENT ON FUNCTION stepsync.search_steps(uuid, text, text, text, uuid, integer) IS
     'Full-text search over the active steps a user may see (docs/contract.md §6.8), best match first: tier (the'
     ' query holds on the title alone 1.0, on title and group label 0.4, with the instructions 0.2, anywhere 0.1),'
-    ' then usage_count desc, rating desc nulls last, id. Candidates, by popularity class (usage_count >= 8192, 4096-8191, ..., 4-7,'
-    ' then the steps used fewer than 4 times in 64 parts by the first 6 bits of the id): whole classes of visible'
-    ' matches in that order until more than max(200, limit) are taken; if fewer than limit of those used 4 times or'
-    ' more hold in the title alone, also every visible match that does (not for a query with an OR and an excluded'
-    ' term). They are ranked exactly and complete = false. When there are no more matches than max(200, limit), all'
-    ' are ranked and complete = true; with a source flow, every match of the flow is ranked.';
+    ' then usage_count desc, rating desc nulls last, id. Candidates, by popularity class (usage_count >= 8192,'
+    ' 4096-8191, ..., 4-7, then the steps used fewer than 4 times in 64 parts by the first 6 bits of the id):'
+    ' whole classes of visible matches in that order until more than max(200, limit) are taken; if fewer than'
+    ' limit of those used 4 times or more hold in the title alone, also every visible match that does (not for a'
+    ' query with an OR and an excluded term). They are ranked exactly and complete = false. When there are no'
+    ' more matches than max(200, limit), all are ranked and complete = true; with a source flow, every match of'
+    ' the flow is ranked.';
