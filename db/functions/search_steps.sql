@@ -50,7 +50,10 @@
 -- every row matching the condition is fetched in one scan instead (rest).
 -- Tiers come from the stored weights: nothing is parsed again. Every statement
 -- is planned for its own values (plan_cache_mode): a generic plan of the
--- index scans, which cannot see how rare the query is, reads far more rows.
+-- index scans, which cannot see how rare the query is, reads far more rows;
+-- and without sequential scans (enable_seqscan): when the audience keys of a
+-- batch are among the column's most common elements the planner would read
+-- the whole table for each batch, which the walk exists to avoid.
 CREATE OR REPLACE FUNCTION stepsync.search_steps(
     p_user_id uuid,
     p_query text,
@@ -86,6 +89,7 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET enable_seqscan = off
 AS $function$
 -- Full-text search over the steps a user may see: candidates by popularity class, ranked exactly (see the header).
 #variable_conflict use_column
