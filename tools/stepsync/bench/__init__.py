@@ -114,14 +114,16 @@ def without_sync_triggers_setup(conn: psycopg.Connection[tuple[Any, ...]]) -> No
     Sessions of the floor, app_side and limit variants run with
     session_replication_role = replica, which switches off ordinary triggers:
     the sync triggers and the read-only guards (app_side and limit write synced
-    rows themselves). The foreign-key checks and the updated_at triggers are set
-    to fire ALWAYS, in this benchmark database only, so that every variant pays
-    for them alike.
+    rows themselves). The foreign-key checks, the updated_at triggers and the
+    triggers that store each step's search vector are set to fire ALWAYS, in this
+    benchmark database only, so that every variant pays for them alike.
     """
     for table in ("trees", "step_library"):
         names = [r[0] for r in conn.execute(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass"
-            " AND (tgisinternal OR tgname = 't10_set_updated_at')", (f"public.{table}",))]
+            " AND (tgisinternal OR tgname IN ('t10_set_updated_at', 't11_set_updated_at_structure',"
+            " 't20_search_vector_insert', 't21_search_vector_update', 't22_search_vector_usage'))",
+            (f"public.{table}",))]
         for name in names:
             conn.execute(f'ALTER TABLE public.{table} ENABLE ALWAYS TRIGGER "{name}"')
 
