@@ -1,5 +1,5 @@
 -- stepsync.search_steps(p_user_id, p_query, ...): full-text search over the
--- steps a user may see (SPEC §6.8), best match first, each with its rank and
+-- steps a user may see (docs/contract.md §6.8), best match first, each with its rank and
 -- whether the ranking saw every match (complete).
 --
 -- p_query is web-search syntax (words, "quoted phrases", -excluded, or);
@@ -50,7 +50,10 @@
 -- every row matching the condition is fetched in one scan instead (rest).
 -- Tiers come from the stored weights: nothing is parsed again. Every statement
 -- is planned for its own values (plan_cache_mode): a generic plan of the
--- index scans, which cannot see how rare the query is, reads far more rows.
+-- index scans, which cannot see how rare the query is, reads far more rows;
+-- and without sequential scans (enable_seqscan): when the audience keys of a
+-- batch are among the column's most common elements the planner would read
+-- the whole table for each batch, which the walk exists to avoid.
 CREATE OR REPLACE FUNCTION stepsync.search_steps(
     p_user_id uuid,
     p_query text,
@@ -86,6 +89,7 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET enable_seqscan = off
 AS $function$
 -- Full-text search over the steps a user may see: candidates by popularity class, ranked exactly (see the header).
 #variable_conflict use_column
@@ -239,9 +243,12 @@ BEGIN
                        AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)
                        AND pg_catalog.ts_match_vq(s.search_vector, v_query) AS visible,
                        CASE WHEN s.usage_count >= 4
-                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(s.usage_count::bit(32)::text, '0')) - 2, 12)
-                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef', pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
-                                    + (pg_catalog.strpos('0123456789abcdef', pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
+                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
+                                          s.usage_count::bit(32)::text, '0')) - 2, 12)
+                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
+                                    + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
                        END AS class
                   FROM public.step_library AS s
                  WHERE s.is_active
@@ -274,7 +281,8 @@ BEGIN
             v_first := 13;
             v_last := 13;
         ELSIF v_first <= 13 OR v_yield IS NULL OR v_dense IS NULL THEN
-            v_last := (SELECT pg_catalog.min(l.last) FROM pg_catalog.unnest(v_lasts) AS l (last) WHERE l.last >= v_first);
+            v_last := (SELECT pg_catalog.min(l.last) FROM pg_catalog.unnest(v_lasts) AS l (last)
+                        WHERE l.last >= v_first);
         ELSE
             v_last := LEAST(76, v_first - 1 + GREATEST(LEAST(pg_catalog.ceil(1.25 * (v_target + 1
                           - (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_classes) AS c (class)
@@ -374,9 +382,12 @@ BEGIN
           INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
           FROM (SELECT s.id, s.usage_count, s.rating, s.search_vector,
                        CASE WHEN s.usage_count >= 4
-                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(s.usage_count::bit(32)::text, '0')) - 2, 12)
-                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef', pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
-                                    + (pg_catalog.strpos('0123456789abcdef', pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
+                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
+                                          s.usage_count::bit(32)::text, '0')) - 2, 12)
+                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
+                                    + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
                        END AS class
                   FROM public.step_library AS s
                  WHERE s.is_active
@@ -473,11 +484,12 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.search_steps(uuid, text, text, text, uuid, integer) IS
-    'Full-text search over the active steps a user may see (SPEC §6.8), best match first: tier (the query holds on'
-    ' the title alone 1.0, on title and group label 0.4, with the instructions 0.2, anywhere 0.1), then usage_count'
-    ' desc, rating desc nulls last, id. Candidates, by popularity class (usage_count >= 8192, 4096-8191, ..., 4-7,'
-    ' then the steps used fewer than 4 times in 64 parts by the first 6 bits of the id): whole classes of visible'
-    ' matches in that order until more than max(200, limit) are taken; if fewer than limit of those used 4 times or'
-    ' more hold in the title alone, also every visible match that does (not for a query with an OR and an excluded'
-    ' term). They are ranked exactly and complete = false. When there are no more matches than max(200, limit), all'
-    ' are ranked and complete = true; with a source flow, every match of the flow is ranked.';
+    'Full-text search over the active steps a user may see (docs/contract.md §6.8), best match first: tier (the'
+    ' query holds on the title alone 1.0, on title and group label 0.4, with the instructions 0.2, anywhere 0.1),'
+    ' then usage_count desc, rating desc nulls last, id. Candidates, by popularity class (usage_count >= 8192,'
+    ' 4096-8191, ..., 4-7, then the steps used fewer than 4 times in 64 parts by the first 6 bits of the id):'
+    ' whole classes of visible matches in that order until more than max(200, limit) are taken; if fewer than'
+    ' limit of those used 4 times or more hold in the title alone, also every visible match that does (not for a'
+    ' query with an OR and an excluded term). They are ranked exactly and complete = false. When there are no'
+    ' more matches than max(200, limit), all are ranked and complete = true; with a source flow, every match of'
+    ' the flow is ranked.';
