@@ -20,7 +20,9 @@ def test_every_function_pins_search_path_and_is_commented(db):
     assert len(rows) >= 15
     for name, config, comment, _kind in rows:
         assert config[0] == "search_path=pg_catalog, pg_temp", name
-        allowed = {"jit=off", "plan_cache_mode=force_generic_plan", "plan_cache_mode=force_custom_plan"}
+        # search_steps: custom plans and no sequential scans (its body explains why)
+        allowed = {"jit=off", "plan_cache_mode=force_generic_plan", "plan_cache_mode=force_custom_plan",
+                   "enable_seqscan=off"}
         assert set(config[1:]) <= allowed, name
         assert comment and len(comment) > 20, name
 
