@@ -45,6 +45,7 @@ SCHEMA_SQL = """
 SELECT 'table ' || c.oid::regclass::text || ' ' || c.relkind::text,
        coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '<none>')
        || ' acl=' || coalesce(c.relacl::text, '<default>')
+       || ' options=' || coalesce(c.reloptions::text, '<none>')
   FROM pg_catalog.pg_class c
  WHERE c.relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname IN ('public', 'stepsync'))
    AND c.relkind IN ('r', 'v', 'm', 'S', 'p', 'f')

@@ -92,6 +92,26 @@ def test_each_revision_goes_up_down_and_up_again(empty_db):
         previous = after_up
 
 
+def test_standalone_library_leaves_room_for_hot_updates(empty_db):
+    """stepsync_0003 gives the library it created fillfactor 80, keeps an owner's own, and its downgrade
+    takes back only what it set."""
+    options = "SELECT reloptions FROM pg_class WHERE oid = 'public.step_library'::regclass"
+    database.migrate(empty_db.url, "stepsync_0002")
+    assert empty_db.value(options) is None
+    database.migrate(empty_db.url)
+    assert empty_db.value(options) == ["fillfactor=80"]
+    assert empty_db.value("SELECT reloptions FROM pg_class WHERE oid = 'public.trees'::regclass") is None
+    database.downgrade(empty_db.url, "stepsync_0002")
+    assert empty_db.value(options) is None
+
+    empty_db.conn.execute("ALTER TABLE public.step_library"
+                          " SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.05)")
+    database.migrate(empty_db.url)
+    assert empty_db.value(options) == ["fillfactor=70", "autovacuum_vacuum_scale_factor=0.05"]
+    database.downgrade(empty_db.url, "stepsync_0002")
+    assert empty_db.value(options) == ["fillfactor=70", "autovacuum_vacuum_scale_factor=0.05"]
+
+
 def test_first_revision_is_the_pre_feature_schema(empty_db):
     database.migrate(empty_db.url, "stepsync_0001")
     columns = empty_db.rows(

@@ -40,8 +40,10 @@
 -- kind (stepsync.tg_step_library__search_vector), all in the GIN index
 -- step_library_search_vector_idx. The index condition is the query without
 -- its excluded terms and without terms in more than 15% of the rows (skipping
--- through such a posting list costs more than checking the rows); the rows
--- fetched are checked against the whole query. A query whose index condition
+-- through such a posting list costs more than checking the rows), but for the
+-- words of a phrase: a phrase holds in few of the rows that have its words, so
+-- they are checked in the index however common; the rows fetched are checked
+-- against the whole query. A query whose index condition
 -- is estimated (from the column's statistics) in few rows is answered by one
 -- scan of it (path A). Otherwise the classes are walked in batches, each one
 -- index scan of the condition AND the viewer's audience keys of those classes,
@@ -103,6 +105,9 @@ DECLARE
     -- class 11, 8 to 15 uses, on), where the index skips through them cheaply, when in at most c_dense_big.
     c_dense constant real := 0.15;
     c_dense_big constant real := 0.5;
+    -- The words of a phrase join the condition of every batch when in at most c_dense_phrase of the rows: the
+    -- phrase holds in few of the rows that have its words, and every row the index lets through is fetched.
+    c_dense_phrase constant real := 0.95;
     -- Batches of the walk: the last class of each (classes 1-12 by usage, 13-76 the parts).
     c_lasts constant integer[] := ARRAY[6, 8, 9, 10, 11, 12, 13, 14, 16, 20, 28, 44, 76];
     -- ... and when dense terms join the condition (each batch then reads their posting lists once): fewer.
@@ -129,6 +134,8 @@ DECLARE
     v_index pg_catalog.tsquery;
     v_dense text;
     v_index_big pg_catalog.tsquery;
+    v_dense_phrase text;
+    v_index_small pg_catalog.tsquery;
     v_cond pg_catalog.tsquery;
     v_lasts integer[];
     v_yield numeric;
@@ -210,6 +217,9 @@ BEGIN
                 IF v_freq <= c_dense THEN
                     v_skeleton := pg_catalog.concat_ws(' & ', v_skeleton, v_token);
                     v_share := COALESCE(v_share, 1) * v_freq;
+                ELSIF v_item ~ ' <[0-9-]+> ' AND v_freq <= c_dense_phrase THEN
+                    v_dense := pg_catalog.concat_ws(' & ', v_dense, v_token);
+                    v_dense_phrase := pg_catalog.concat_ws(' & ', v_dense_phrase, v_token);
                 ELSIF v_freq <= c_dense_big THEN
                     v_dense := pg_catalog.concat_ws(' & ', v_dense, v_token);
                 END IF;
@@ -225,6 +235,8 @@ BEGIN
     v_index := v_skeleton::pg_catalog.tsquery;
     v_index_big := CASE WHEN v_dense IS NULL THEN v_index WHEN v_index IS NULL THEN v_dense::pg_catalog.tsquery
                         ELSE v_index && v_dense::pg_catalog.tsquery END;
+    v_index_small := CASE WHEN v_dense_phrase IS NULL THEN v_index WHEN v_index IS NULL
+                          THEN v_dense_phrase::pg_catalog.tsquery ELSE v_index && v_dense_phrase::pg_catalog.tsquery END;
 
     IF p_source_tree_id IS NOT NULL OR (v_skeleton IS NOT NULL AND v_estimate <= c_rare) THEN
         -- One flow, or path A: the rows matching the index condition (at most c_probe of them for path A).
@@ -301,8 +313,10 @@ BEGIN
             b_ids := '{}';          -- already in the arrays
             b_tiers := NULL; b_usage := NULL; b_ratings := NULL; b_classes := NULL;
         ELSE
-            v_cond := CASE WHEN v_first >= 11 THEN v_index_big ELSE v_index END;
-            v_cond := CASE WHEN v_cond IS NULL THEN v_keys ELSE v_keys && v_cond END;
+            -- The words first: GIN evaluates the left side of an AND first, and the words rule out most of the rows
+            -- the audience keys let through in one or two look-ups, where the keys are dozens of ORs.
+            v_cond := CASE WHEN v_first >= 11 THEN v_index_big ELSE v_index_small END;
+            v_cond := CASE WHEN v_cond IS NULL THEN v_keys ELSE v_cond && v_keys END;
             SELECT COALESCE(pg_catalog.array_agg(s.id), '{}'), pg_catalog.array_agg(x.tier),
                    pg_catalog.array_agg(s.usage_count), pg_catalog.array_agg(s.rating), pg_catalog.array_agg(x.class)
               INTO b_ids, b_tiers, b_usage, b_ratings, b_classes

@@ -50,7 +50,9 @@ CREATE TABLE public.step_library (
         CHECK (NOT is_flow_synced OR source_node_id IS NOT NULL),
     CONSTRAINT step_library_synced_active_check
         CHECK (NOT (is_flow_synced AND is_active) OR source_tree_id IS NOT NULL)
-);
+)
+-- added by stepsync on the standalone path (db/install/fillfactor.sql): room for HOT usage bumps
+WITH (fillfactor = 80);
 
 CREATE INDEX step_library_forked_from_id_idx ON public.step_library (forked_from_id)
     WHERE forked_from_id IS NOT NULL;
