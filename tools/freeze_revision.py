@@ -98,7 +98,8 @@ TEMPLATE = '''"""{message}
 
 Installs the frozen copies in db/migrations/sql/{revision}/ (written by
 tools/freeze_revision.py from db/functions/): {files}.
-Downgrading puts back the copies of {previous} and drops what is new.
+Downgrading puts back the copies of {previous} and drops what is new. Schema
+stepsync's comment names the revision installed (stepsync status reads it).
 
 Revision ID: {revision}
 Revises: {previous}
@@ -107,7 +108,7 @@ Create Date: {today}
 
 from alembic import op
 
-from stepsync import frozen
+from stepsync import frozen, history
 
 revision = "{revision}"
 down_revision = "{previous}"
@@ -126,11 +127,13 @@ def upgrade() -> None:
     frozen.transaction(op, *(frozen.read(revision, name) for name in FUNCTIONS),
                        frozen.read("stepsync_0002", "triggers_save.sql"),
                        *(frozen.read(revision, name) for name in TRIGGERS),
-                       frozen.read("stepsync_0002", "triggers_restore.sql"))
+                       frozen.read("stepsync_0002", "triggers_restore.sql"),
+                       history.schema_comment_sql(revision))
 
 
 def downgrade() -> None:
-    frozen.transaction(op, *NEW, *(frozen.read(old, name) for name, old in PREVIOUS.items()))
+    frozen.transaction(op, *NEW, *(frozen.read(old, name) for name, old in PREVIOUS.items()),
+                       history.schema_comment_sql(down_revision))
 '''
 
 
