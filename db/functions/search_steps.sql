@@ -112,6 +112,8 @@ DECLARE
     c_lasts constant integer[] := ARRAY[6, 8, 9, 10, 11, 12, 13, 14, 16, 20, 28, 44, 76];
     -- ... and when dense terms join the condition (each batch then reads their posting lists once): fewer.
     c_lasts_dense constant integer[] := ARRAY[6, 8, 9, 10, 14, 20, 28, 44, 76];
+    -- ... and with the words of a phrase in every batch: the classes used 16 times or more in one.
+    c_lasts_phrase constant integer[] := ARRAY[10, 12, 14, 20, 28, 44, 76];
     c_lexeme constant text := $re$'(?:[^']|'')*'$re$;
     v_setting text := pg_catalog.current_setting('stepsync.search_candidates', true);
     v_override text := pg_catalog.current_setting('stepsync.search_estimate', true);
@@ -286,7 +288,8 @@ BEGIN
     -- lists once), after the first part as many parts as the matches per part seen so far (v_yield) say are
     -- still needed, with a quarter more.
     v_batch := CASE WHEN v_all THEN -1 WHEN v_index IS NOT NULL AND v_estimate <= c_rest_max THEN 0 ELSE 1 END;
-    v_lasts := CASE WHEN v_dense IS NULL THEN c_lasts ELSE c_lasts_dense END;
+    v_lasts := CASE WHEN v_dense_phrase IS NOT NULL THEN c_lasts_phrase WHEN v_dense IS NULL THEN c_lasts
+                    ELSE c_lasts_dense END;
     v_first := 1;
     WHILE v_batch >= 0 AND v_first <= 76 AND NOT v_rest LOOP
         IF v_batch = 0 THEN
