@@ -14,6 +14,7 @@ candidate rule of the function's COMMENT in Python.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from psycopg.types.json import Jsonb
 
 from flows import Flows, step
@@ -345,6 +347,12 @@ def popularity_class(usage: int, step_id: uuid.UUID) -> int:
     return 13 + int(step_id.hex[0], 16) * 4 + int(step_id.hex[1], 16) // 4
 
 
+def _note(text: str) -> None:
+    """hypothesis.event, for the property test's statistics; the oracle also serves plain tests."""
+    with contextlib.suppress(InvalidArgument):
+        event(text)
+
+
 def oracle(conn, world: World, viewer, query, kind, group, tree, limit, bound):
     """What the COMMENT's rule gives: (rows as (id, rank, complete)) or [] for an empty query."""
     q_text = conn.execute("SELECT websearch_to_tsquery('english', coalesce(%s, ''))::text", (query,)).fetchone()[0]
@@ -391,10 +399,10 @@ def oracle(conn, world: World, viewer, query, kind, group, tree, limit, bound):
             " | " in q_text and "!" not in q_text)
         if titles_ok and sum(1 for m in candidates if m[1] == 4 and m[4] <= min(cut, 12)) < cap:
             extra = [m for m in visible if m[1] == 4 and m[4] > cut]
-            event("every title match added" if extra else "title matches wanted, none beyond the cut")
+            _note("every title match added" if extra else "title matches wanted, none beyond the cut")
             candidates += extra
     candidates.sort(key=lambda m: (-m[1], -m[2], m[3] is None, -(m[3] or 0), m[0]))
-    event("complete" if complete else "bounded")
+    _note("complete" if complete else "bounded")
     return [(m[0], RANKS[m[1]], complete) for m in candidates[:cap]]
 
 
@@ -458,3 +466,43 @@ def test_search_matches_the_oracle(sdb, world, library, query, viewer, kind, gro
         assert got == oracle(conn, world, user, query, kind, group, tree, limit, INF)
     elif tree is None and limit is not None and limit <= bound:
         assert all(not r[2] for r in got)
+
+
+def test_a_phrase_of_common_words_walks_with_its_words_in_the_index(sdb, world):
+    """The words of a phrase join every batch's index condition however common they are (stepsync_0003): with
+    both words in most rows and the phrase in a few, the result is still the rule's."""
+    import random
+
+    conn = sdb.conn
+    rng = random.Random(5)
+    for n in range(600):
+        words = [rng.choice(WORDS) for _ in range(6)] + [w for w in ("disk", "cache") if rng.random() < 0.7]
+        if n % 7 == 0:
+            words.insert(rng.randrange(len(words)), "disk cache")
+        account = rng.choice([None, 0, 1])
+        conn.execute(
+            "INSERT INTO step_library (id, title, step_type, content, visibility, created_by, account_id,"
+            " usage_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (uuid.UUID(int=rng.getrandbits(128)), " ".join(rng.sample(WORDS, 2)), rng.choice(["action", "solution"]),
+             Jsonb({"instructions": " ".join(words)}), "public" if account is None else rng.choice(["team", "private"]),
+             rng.choice(world.users), None if account is None else world.accounts[account], rng.choice(USAGES)))
+    conn.execute("ANALYZE step_library")
+    shares = dict(conn.execute(
+        "SELECT e, f FROM pg_stats, unnest(most_common_elems::text::text[], most_common_elem_freqs) AS u (e, f)"
+        " WHERE tablename = 'step_library' AND attname = 'search_vector' AND e IN ('disk', 'cach')").fetchall())
+    assert len(shares) == 2 and all(0.5 < f < 0.95 for f in shares.values())    # dense: else left out
+    for query in ('"disk cache"', '"cache disk" restart', '"disk cache" -queue'):
+        for viewer in (world.users[0], world.users[3], None):
+            for kind in (None, "solution"):
+                for bound in (3, 40, 200):
+                    expected = oracle(conn, world, viewer, query, kind, None, None, 20, bound)
+                    assert expected, query
+                    conn.execute("SELECT set_config('stepsync.search_candidates', %s, false)", (str(bound),))
+                    for estimate in ("", "1000000000"):
+                        conn.execute("SELECT set_config('stepsync.search_estimate', %s, false)", (estimate,))
+                        got = [(i, round(r, 6), c) for i, r, c in conn.execute(
+                            "SELECT id, rank, complete FROM stepsync.search_steps(%s, %s, %s)",
+                            (viewer, query, kind)).fetchall()]
+                        assert got == expected, (query, viewer, kind, bound, estimate)
+    conn.execute("RESET stepsync.search_candidates")
+    conn.execute("RESET stepsync.search_estimate")
