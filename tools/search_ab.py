@@ -1,0 +1,77 @@
+"""Two versions of stepsync.search_steps on the same library, interleaved (a developer's tool; not shipped).
+
+    python tools/search_ab.py URL [ROUNDS]
+
+URL is a database filled by the search benchmark (`python -m stepsync.bench.search URL 1000000 1` keeps
+it). The frozen search_steps of stepsync_0002 and of the newest revision are created under other names
+(stepsync.search_steps_<revision>), then every query of every class of the benchmark runs through both,
+alternating which goes first, ROUNDS times (default 3) after one warm-up each; p50 and p95 per class and
+user are printed, and whether both versions returned the same rows. Same rows, same plans for everything
+else, same pages in cache: the difference is the function's.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from stepsync.bench import search as bench  # noqa: E402
+
+FROZEN = ROOT / "db" / "migrations" / "sql"
+
+
+def versions() -> list[tuple[str, str]]:
+    """(revision, search_steps.sql) for stepsync_0002 and the newest revision that froze search_steps."""
+    found = sorted(p.parent.name for p in FROZEN.glob("stepsync_*/search_steps.sql"))
+    return [(rev, (FROZEN / rev / "search_steps.sql").read_text(encoding="utf-8"))
+            for rev in dict.fromkeys(["stepsync_0002", found[-1]])]
+
+
+def main() -> None:
+    url = sys.argv[1]
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+    names = []
+    for revision, text in versions():
+        name = f"search_steps_{revision}"
+        body = text.split("\nCOMMENT ON FUNCTION")[0]
+        body, n = re.subn(r"CREATE OR REPLACE FUNCTION stepsync\.search_steps\(",
+                          f"CREATE OR REPLACE FUNCTION stepsync.{name}(", body, count=1)
+        assert n == 1, revision
+        conn.execute(body)
+        names.append(name)
+    terms = bench.choose_terms(conn, 8)
+    users = bench.choose_users(conn)
+    print(f"{'class':24s} {'user':10s} " + "  ".join(f"{n.removeprefix('search_steps_'):>22s}" for n in names)
+          + "  (p50 / p95 ms)  same rows")
+    for cls in bench.CLASSES:
+        for user_kind, user in users.items():
+            times: dict[str, list[float]] = {n: [] for n in names}
+            same = True
+            for q, kind in terms[cls]:
+                answers = {n: conn.execute(f"SELECT id FROM stepsync.{n}(%s, %s, p_step_type => %s)",
+                                           (user, q, kind)).fetchall() for n in names}
+                same = same and len({tuple(a) for a in answers.values()}) == 1
+                for r in range(rounds):
+                    for n in (names if r % 2 == 0 else names[::-1]):
+                        t0 = time.perf_counter()
+                        conn.execute(f"SELECT id FROM stepsync.{n}(%s, %s, p_step_type => %s)",
+                                     (user, q, kind)).fetchall()
+                        times[n].append((time.perf_counter() - t0) * 1000)
+            print(f"{cls:24s} {user_kind:10s} " + "  ".join(
+                f"{bench.percentile(t, 50):10.1f} / {bench.percentile(t, 95):7.1f}" for t in times.values())
+                + f"  {'yes' if same else 'NO'}", flush=True)
+    for n in names:
+        conn.execute(f"DROP FUNCTION stepsync.{n}(uuid, text, text, text, uuid, integer)")
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
