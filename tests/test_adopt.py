@@ -584,6 +584,35 @@ def test_install_again_at_head_writes_nothing(app_db, cli):
             assert after == before, diff(before[0], after[0]) or diff(before[1], after[1])
 
 
+def test_install_upgrades_an_older_revision_and_leaves_storage_settings_alone(app_db, cli):
+    """A database installed at stepsync_0002 is upgraded by `stepsync install`; stepsync_0003's fillfactor
+    is for the standalone path only, so the application's tables keep their storage settings."""
+    db = app_db()
+    db.conn.execute("ALTER TABLE public.trees SET (fillfactor = 90)")
+    installer._upgrade_with_retries(as_role(db.url, "deployer"), "stepsync_0002", say=print)
+    options = ("SELECT relname, reloptions FROM pg_class WHERE oid IN ('public.step_library'::regclass,"
+               " 'public.trees'::regclass) ORDER BY 1")
+    assert db.rows(options) == [("step_library", None), ("trees", ["fillfactor=90"])]
+    assert db.value("SELECT obj_description('stepsync'::regnamespace, 'pg_namespace')").endswith(
+        "Revision stepsync_0002.")
+    old = db.value("SELECT pg_get_functiondef('stepsync.search_steps'::regproc)")
+
+    run = cli(as_role(db.url, "deployer"), "install", "--no-backfill")
+    assert run.out == [f"upgraded stepsync from stepsync_0002 to {HEAD}; no backfill (run `stepsync resync --all`"
+                       " to sync the flows listed now)"]
+    assert run.err == []
+    assert db.rows(options) == [("step_library", None), ("trees", ["fillfactor=90"])]
+    assert db.value("SELECT obj_description('stepsync'::regnamespace, 'pg_namespace')").endswith(
+        f"Revision {HEAD}.")
+    assert db.rows(f"SELECT version_num FROM public.{history.VERSION_TABLE}") == [(HEAD,)]
+    new = db.value("SELECT pg_get_functiondef('stepsync.search_steps'::regproc)")
+    assert new != old and "c_dense_phrase" in new and "c_dense_phrase" not in old
+    assert db.value("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'stepsync.search_steps'::regproc") \
+        == APP_OWNER
+    client_publishes(db)
+    assert oracle(db.conn) == []
+
+
 # --- 4. uninstall / install round trips ---------------------------------------------------------------------
 
 def test_uninstall_install_round_trip_and_drop_columns(app_db, cli):
