@@ -788,7 +788,8 @@ def psql_binary() -> str:
         return str(candidate)
     found = shutil.which("psql")
     if found is None:
-        pytest.skip("no psql on this machine")
+        pytest.skip("psql is neither in the test server's bin folder nor on PATH: these tests apply the script"
+                    " of `stepsync sql` with psql, as a DBA would (install postgresql-client to run them)")
     return found
 
 

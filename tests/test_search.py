@@ -480,12 +480,11 @@ def test_a_phrase_of_common_words_walks_with_its_words_in_the_index(sdb, world):
         if n % 7 == 0:
             words.insert(rng.randrange(len(words)), "disk cache")
         account = rng.choice([None, 0, 1])
-        conn.execute(
-            "INSERT INTO step_library (id, title, step_type, content, visibility, created_by, account_id,"
-            " usage_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (uuid.UUID(int=rng.getrandbits(128)), " ".join(rng.sample(WORDS, 2)), rng.choice(["action", "solution"]),
-             Jsonb({"instructions": " ".join(words)}), "public" if account is None else rng.choice(["team", "private"]),
-             rng.choice(world.users), None if account is None else world.accounts[account], rng.choice(USAGES)))
+        insert_step(conn, step_id=uuid.UUID(int=rng.getrandbits(128)), title=" ".join(rng.sample(WORDS, 2)),
+                    step_type=rng.choice(["action", "solution"]), content={"instructions": " ".join(words)},
+                    visibility="public" if account is None else rng.choice(["team", "private"]),
+                    created_by=rng.choice(world.users), account_id=None if account is None else world.accounts[account],
+                    usage_count=rng.choice(USAGES))
     conn.execute("ANALYZE step_library")
     shares = dict(conn.execute(
         "SELECT e, f FROM pg_stats, unnest(most_common_elems::text::text[], most_common_elem_freqs) AS u (e, f)"
