@@ -27,6 +27,7 @@ connections).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -564,6 +565,23 @@ def test_install_as_superuser_owner_or_deploy_role(installer, app_db, cli):
     assert oracle(db.conn) == []
     assert db.rows("SELECT version_num, xmin::text FROM public.alembic_version") == version_before
     assert db.rows(f"SELECT version_num FROM public.{history.VERSION_TABLE}") == [(HEAD,)]
+
+
+def test_search_works_on_the_application_column_types(app_db, cli):
+    """search_steps over a library whose text columns are varchar (the application's String(n)): the rows come
+    back with the result's declared types, through SQL and through `stepsync search`. updated_at is a
+    timestamp without time zone here, which the install accepts too."""
+    db = app_db()
+    db.conn.execute("ALTER TABLE public.step_library ALTER COLUMN updated_at TYPE timestamp")
+    assert db.value("SELECT atttypid::regtype::text FROM pg_attribute"
+                    " WHERE attrelid = 'public.step_library'::regclass AND attname = 'title'") == "character varying"
+    cli(as_role(db.url, "deployer"), "install")
+    found = "SELECT title, source_node_id, rank, complete FROM stepsync.search_steps(%s, %s)"
+    assert db.rows(found, (AUTHOR, "cable")) == [("Reseat the cable", "a1", 1.0, True)]
+    assert db.rows(found, (AUTHOR, "filter")) == [("Clean the filter", None, 1.0, True)]
+    assert db.rows(found, (None, "filter")) == []       # a team step: not for a viewer without an account
+    run = cli(as_role(db.url, "app_client"), "search", "cable", "--as", str(AUTHOR), "--json")
+    assert [(r["title"], r["source_node_id"]) for r in json.loads(run.stdout)] == [("Reseat the cable", "a1")]
 
 
 # --- 3. install again at head --------------------------------------------------------------------------------

@@ -481,10 +481,13 @@ BEGIN
         END IF;
     END IF;
 
+    -- The columns as declared: an application's table may have varchar where the result says text, or
+    -- timestamp where it says timestamptz (the install accepts both), and RETURN QUERY wants exact types.
     RETURN QUERY
-    SELECT s.id, s.title, s.step_type, s.content, s.visibility, s.created_by, s.account_id, s.usage_count,
-           s.rating, s.rating_count, s.is_active, s.created_at, s.updated_at, s.source_tree_id, s.source_node_id,
-           s.is_flow_synced, s.last_synced_at, s.forked_from_id, t.name,
+    SELECT s.id, s.title::text, s.step_type::text, s.content, s.visibility::text, s.created_by, s.account_id,
+           s.usage_count, s.rating, s.rating_count, s.is_active, s.created_at::timestamptz,
+           s.updated_at::timestamptz, s.source_tree_id, s.source_node_id::varchar, s.is_flow_synced,
+           s.last_synced_at::timestamptz, s.forked_from_id, t.name::text,
            (CASE c.tier WHEN 4 THEN 1.0 WHEN 3 THEN 0.4 WHEN 2 THEN 0.2 ELSE 0.1 END)::real,
            v_complete
       FROM (SELECT DISTINCT ON (u.tier, u.usage_count, u.rating, u.id) u.id, u.tier, u.usage_count, u.rating
