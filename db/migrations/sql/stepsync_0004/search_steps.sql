@@ -1,0 +1,515 @@
+-- stepsync.search_steps(p_user_id, p_query, ...): full-text search over the
+-- steps a user may see (docs/contract.md §6.8), best match first, each with its rank and
+-- whether the ranking saw every match (complete).
+--
+-- p_query is web-search syntax (words, "quoted phrases", -excluded, or);
+-- optional filters narrow to one step_type, one group label (exact) or one
+-- source flow; p_limit caps the rows (default 20, null for all). Only active
+-- steps visible to the user (the rules of stepsync.visible_steps) come back.
+-- An empty or stop-word-only query returns no rows. Runs with the caller's
+-- rights.
+--
+-- Order: the tier of the match first (the query holds on the title alone:
+-- rank 1.0; on title and group label: 0.4; with the instructions too: 0.2;
+-- anywhere, help text and commands included: 0.1), then usage_count
+-- descending, rating descending (none last), id.
+--
+-- Candidates (the rule; the COMMENT says it in short). The visible matches
+-- fall into popularity classes, in this order: 12 classes by usage_count
+-- (8,192 and more; 4,096 to 8,191; ... ; 4 to 7: floor(log2(usage_count)) - 1,
+-- at most 12), then the steps used fewer than 4 times, in 64 parts by the
+-- first 6 bits of their id (part 0 first). Whole classes are taken in that
+-- order until more than T = max(B, p_limit) matches are in hand (B = 200; the
+-- setting stepsync.search_candidates changes it, for tests; the setting
+-- stepsync.search_estimate replaces the estimate below, so tests can take
+-- each way through; neither changes what the rule returns for a given B). If fewer than
+-- p_limit of those in the first 12 classes hold in the title alone, every
+-- visible match that holds in the title alone is a candidate too (not for a
+-- query that has an OR and an excluded term, or only excluded terms). The
+-- candidates are ranked exactly, and complete is false on every row. When
+-- there are at most T visible matches (with p_limit null: always) they are all
+-- ranked and complete is true; with p_source_tree_id every match of that flow
+-- is ranked (complete). So the order is exact when at most B entries match;
+-- there are never fewer rows than the smaller of p_limit and the number of
+-- visible matches; and the first p_limit rows are exact whenever at least
+-- p_limit visible matches hold in the title alone (but for that exception).
+--
+-- How (the rule decides the result; this only decides the cost):
+-- public.step_library.search_vector holds the weighted text and, per way of
+-- seeing the step, an audience key combined with its popularity class and
+-- kind (stepsync.tg_step_library__search_vector), all in the GIN index
+-- step_library_search_vector_idx. The index condition is the query without
+-- its excluded terms and without terms in more than 15% of the rows (skipping
+-- through such a posting list costs more than checking the rows), but for the
+-- words of a phrase: a phrase holds in few of the rows that have its words, so
+-- they are checked in the index however common; the rows fetched are checked
+-- against the whole query. A query whose index condition
+-- is estimated (from the column's statistics) in few rows is answered by one
+-- scan of it (path A). Otherwise the classes are walked in batches, each one
+-- index scan of the condition AND the viewer's audience keys of those classes,
+-- so a common word costs what its most used matches cost (path B); part 0 is
+-- looked at first, and when it shows the walk would go through most parts,
+-- every row matching the condition is fetched in one scan instead (rest).
+-- Tiers come from the stored weights: nothing is parsed again. Every statement
+-- is planned for its own values (plan_cache_mode): a generic plan of the
+-- index scans, which cannot see how rare the query is, reads far more rows;
+-- and without sequential scans (enable_seqscan): when the audience keys of a
+-- batch are among the column's most common elements the planner would read
+-- the whole table for each batch, which the walk exists to avoid.
+CREATE OR REPLACE FUNCTION stepsync.search_steps(
+    p_user_id uuid,
+    p_query text,
+    p_step_type text DEFAULT NULL,
+    p_group_label text DEFAULT NULL,
+    p_source_tree_id uuid DEFAULT NULL,
+    p_limit integer DEFAULT 20
+)
+RETURNS TABLE (
+    id uuid,
+    title text,
+    step_type text,
+    content jsonb,
+    visibility text,
+    created_by uuid,
+    account_id uuid,
+    usage_count integer,
+    rating numeric,
+    rating_count integer,
+    is_active boolean,
+    created_at timestamptz,
+    updated_at timestamptz,
+    source_tree_id uuid,
+    source_node_id varchar,
+    is_flow_synced boolean,
+    last_synced_at timestamptz,
+    forked_from_id uuid,
+    source_tree_name text,
+    rank real,
+    complete boolean
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET enable_seqscan = off
+AS $function$
+-- Full-text search over the steps a user may see: candidates by popularity class, ranked exactly (see the header).
+#variable_conflict use_column
+DECLARE
+    -- Path A when the index condition is estimated in at most c_rare rows; it then reads at most c_probe of them.
+    c_rare constant double precision := 3000;
+    c_probe constant integer := 4000;
+    -- The rest at once only when the index condition is estimated in at most this many rows.
+    c_rest_max constant double precision := 40000;
+    -- Terms in more than this share of the rows are checked on the rows only, but for the big classes (from
+    -- class 11, 8 to 15 uses, on), where the index skips through them cheaply, when in at most c_dense_big.
+    c_dense constant real := 0.15;
+    c_dense_big constant real := 0.5;
+    -- The words of a phrase join the condition of every batch when in at most c_dense_phrase of the rows: the
+    -- phrase holds in few of the rows that have its words, and every row the index lets through is fetched.
+    c_dense_phrase constant real := 0.95;
+    -- Batches of the walk: the last class of each (classes 1-12 by usage, 13-76 the parts).
+    c_lasts constant integer[] := ARRAY[6, 8, 9, 10, 11, 12, 13, 14, 16, 20, 28, 44, 76];
+    -- ... and when dense terms join the condition (each batch then reads their posting lists once): fewer.
+    c_lasts_dense constant integer[] := ARRAY[6, 8, 9, 10, 14, 20, 28, 44, 76];
+    -- ... and with the words of a phrase in every batch: the classes used 16 times or more in one.
+    c_lasts_phrase constant integer[] := ARRAY[10, 12, 14, 20, 28, 44, 76];
+    c_lexeme constant text := $re$'(?:[^']|'')*'$re$;
+    v_setting text := pg_catalog.current_setting('stepsync.search_candidates', true);
+    v_override text := pg_catalog.current_setting('stepsync.search_estimate', true);
+    v_bound integer := 200;
+    v_target bigint;
+    v_limit bigint := COALESCE(p_limit, 2147483647);
+    v_query pg_catalog.tsquery;
+    v_text text;
+    v_q_a pg_catalog.tsquery;
+    v_q_ab pg_catalog.tsquery;
+    v_q_abc pg_catalog.tsquery;
+    v_account uuid;
+    v_mce text[];
+    v_mcf real[];
+    v_item text;
+    v_token text;
+    v_freq real;
+    v_share double precision;
+    v_skeleton text;
+    v_index pg_catalog.tsquery;
+    v_dense text;
+    v_index_big pg_catalog.tsquery;
+    v_dense_phrase text;
+    v_index_small pg_catalog.tsquery;
+    v_cond pg_catalog.tsquery;
+    v_lasts integer[];
+    v_yield numeric;
+    v_parts integer;
+    v_estimate double precision;
+    v_reltuples double precision;
+    v_audiences text[];
+    v_kinds text[];
+    v_keys pg_catalog.tsquery;
+    v_count bigint;
+    v_ids uuid[] := '{}'::uuid[];
+    v_tiers integer[] := '{}'::integer[];
+    v_usage integer[] := '{}'::integer[];
+    v_ratings numeric[] := '{}'::numeric[];
+    v_classes integer[] := '{}'::integer[];
+    b_ids uuid[];
+    b_tiers integer[];
+    b_usage integer[];
+    b_ratings numeric[];
+    b_classes integer[];
+    v_sample integer;               -- rows found in class 13 when it was fetched first (the sample)
+    v_all boolean := false;         -- every visible match is in the arrays
+    v_title_skeleton text;
+    v_titles boolean := false;      -- every visible title match is a candidate
+    v_batch integer;
+    v_first integer;
+    v_last integer;
+    v_done integer := 0;            -- classes 1..v_done are in the arrays (and class 13 when v_sample is set)
+    v_rest boolean := false;
+    v_cut integer;
+    v_complete boolean := true;
+BEGIN
+    IF p_limit < 0 THEN
+        RAISE EXCEPTION 'LIMIT must not be negative'
+            USING ERRCODE = 'invalid_row_count_in_limit_clause',
+                  HINT = 'Pass a limit of 0 or more, or null for every match.';
+    END IF;
+    v_query := pg_catalog.websearch_to_tsquery('pg_catalog.english', COALESCE(p_query, ''));
+    IF pg_catalog.numnode(v_query) = 0 OR p_limit = 0 THEN
+        RETURN;                     -- empty or only stop words
+    END IF;
+    IF v_setting ~ '^[0-9]{1,9}$' THEN
+        v_bound := GREATEST(v_setting::integer, 1);
+    END IF;
+    v_target := GREATEST(v_bound, v_limit);
+    v_text := v_query::text;
+    -- The query on the title alone (A), on title and group label (AB), and with the instructions (ABC).
+    v_q_a := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:A', 'g')::pg_catalog.tsquery;
+    v_q_ab := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:AB', 'g')::pg_catalog.tsquery;
+    v_q_abc := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:ABC', 'g')::pg_catalog.tsquery;
+    v_account := (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id);
+    v_audiences := ARRAY[' p'] || CASE WHEN v_account IS NOT NULL THEN ARRAY[' a' || v_account::text] END
+                   || CASE WHEN p_user_id IS NOT NULL THEN ARRAY[' u' || p_user_id::text] END;
+    v_kinds := CASE WHEN p_step_type IS NULL THEN ARRAY['action', 'solution']
+                    WHEN p_step_type = 'solution' THEN ARRAY['solution'] ELSE ARRAY['action'] END;
+
+    -- The index condition (v_skeleton: implied by the query, without excluded and dense terms) and how many rows
+    -- it matches (v_estimate), from the share of rows each term is in (the column's most common elements; a term
+    -- that is not among them counts as rare) and the table's size.
+    SELECT st.most_common_elems::text::text[], st.most_common_elem_freqs
+      INTO v_mce, v_mcf
+      FROM pg_catalog.pg_stats AS st
+     WHERE st.schemaname = 'public' AND st.tablename = 'step_library' AND st.attname = 'search_vector';
+    IF v_text ~ ' [|] ' THEN
+        v_skeleton := v_text;       -- with an OR, the whole query
+        v_share := 0;
+        FOR v_token IN SELECT m[1] FROM pg_catalog.regexp_matches(v_text, '(' || c_lexeme || ')', 'g') AS m LOOP
+            v_share := v_share + COALESCE(v_mcf[pg_catalog.array_position(v_mce,
+                           pg_catalog.replace(pg_catalog.replace(pg_catalog.substr(v_token, 2,
+                               pg_catalog.length(v_token) - 2), '''''', ''''), '\\', '\'))], 0);
+        END LOOP;
+    ELSE
+        FOREACH v_item IN ARRAY pg_catalog.string_to_array(v_text, ' & ') LOOP
+            CONTINUE WHEN v_item ~ '^!';    -- an excluded term or phrase narrows nothing in the index
+            FOR v_token IN SELECT m[1] FROM pg_catalog.regexp_matches(v_item, '(' || c_lexeme || ')', 'g') AS m LOOP
+                v_freq := COALESCE(v_mcf[pg_catalog.array_position(v_mce,
+                              pg_catalog.replace(pg_catalog.replace(pg_catalog.substr(v_token, 2,
+                                  pg_catalog.length(v_token) - 2), '''''', ''''), '\\', '\'))], 0);
+                IF v_freq <= c_dense THEN
+                    v_skeleton := pg_catalog.concat_ws(' & ', v_skeleton, v_token);
+                    v_share := COALESCE(v_share, 1) * v_freq;
+                ELSIF v_item ~ ' <[0-9-]+> ' AND v_freq <= c_dense_phrase THEN
+                    v_dense := pg_catalog.concat_ws(' & ', v_dense, v_token);
+                    v_dense_phrase := pg_catalog.concat_ws(' & ', v_dense_phrase, v_token);
+                ELSIF v_freq <= c_dense_big THEN
+                    v_dense := pg_catalog.concat_ws(' & ', v_dense, v_token);
+                END IF;
+            END LOOP;
+        END LOOP;
+    END IF;
+    v_reltuples := (SELECT GREATEST(c.reltuples, 0) FROM pg_catalog.pg_class AS c
+                     WHERE c.oid = 'public.step_library'::pg_catalog.regclass);
+    v_estimate := LEAST(v_share, 1) * v_reltuples;
+    IF v_override ~ '^[0-9]{1,12}$' THEN
+        v_estimate := v_override::double precision;     -- tests: take path A, the sample or the plain walk
+    END IF;
+    v_index := v_skeleton::pg_catalog.tsquery;
+    v_index_big := CASE WHEN v_dense IS NULL THEN v_index WHEN v_index IS NULL THEN v_dense::pg_catalog.tsquery
+                        ELSE v_index && v_dense::pg_catalog.tsquery END;
+    v_index_small := CASE WHEN v_dense_phrase IS NULL THEN v_index WHEN v_index IS NULL
+                          THEN v_dense_phrase::pg_catalog.tsquery ELSE v_index && v_dense_phrase::pg_catalog.tsquery END;
+
+    IF p_source_tree_id IS NOT NULL OR (v_skeleton IS NOT NULL AND v_estimate <= c_rare) THEN
+        -- One flow, or path A: the rows matching the index condition (at most c_probe of them for path A).
+        SELECT pg_catalog.count(*),
+               COALESCE(pg_catalog.array_agg(m.id) FILTER (WHERE m.visible), '{}'),
+               pg_catalog.array_agg(CASE WHEN m.search_vector @@ v_q_a THEN 4 WHEN m.search_vector @@ v_q_ab THEN 3
+                                         WHEN m.search_vector @@ v_q_abc THEN 2 ELSE 1 END) FILTER (WHERE m.visible),
+               pg_catalog.array_agg(m.usage_count) FILTER (WHERE m.visible),
+               pg_catalog.array_agg(m.rating) FILTER (WHERE m.visible),
+               pg_catalog.array_agg(m.class) FILTER (WHERE m.visible)
+          INTO v_count, b_ids, b_tiers, b_usage, b_ratings, b_classes
+          FROM (SELECT s.id, s.usage_count, s.rating, s.search_vector,
+                       (s.visibility = 'public' OR s.created_by = p_user_id
+                        OR (s.visibility = 'team' AND s.account_id = v_account))
+                       AND (p_step_type IS NULL OR s.step_type = p_step_type)
+                       AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)
+                       AND pg_catalog.ts_match_vq(s.search_vector, v_query) AS visible,
+                       CASE WHEN s.usage_count >= 4
+                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
+                                          s.usage_count::bit(32)::text, '0')) - 2, 12)
+                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
+                                    + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
+                       END AS class
+                  FROM public.step_library AS s
+                 WHERE s.is_active
+                   AND (p_source_tree_id IS NULL OR s.source_tree_id = p_source_tree_id)
+                   AND (p_source_tree_id IS NOT NULL OR s.search_vector @@ v_index)
+                 LIMIT CASE WHEN p_source_tree_id IS NULL THEN c_probe + 1 END) AS m;
+        IF p_source_tree_id IS NOT NULL OR v_count <= c_probe THEN
+            v_ids := b_ids;
+            v_tiers := b_tiers;
+            v_usage := b_usage;
+            v_ratings := b_ratings;
+            v_classes := b_classes;
+            v_all := true;
+            v_complete := p_source_tree_id IS NOT NULL OR pg_catalog.cardinality(v_ids) <= v_target;
+        END IF;
+    END IF;
+
+    -- Path B: the classes in order, a batch at a time, through the viewer's audience keys. When the condition is
+    -- estimated in few enough rows to fetch them all, part 0 (class 13: a sample of 1/64 of the steps used fewer
+    -- than 4 times) is fetched first, and if 64 parts like it would not hold more than T matches, everything is
+    -- fetched at once instead (the rest).
+    -- Batches: the fixed ones; with dense terms in the condition (each batch then reads their long posting
+    -- lists once), after the first part as many parts as the matches per part seen so far (v_yield) say are
+    -- still needed, with a quarter more.
+    v_batch := CASE WHEN v_all THEN -1 WHEN v_index IS NOT NULL AND v_estimate <= c_rest_max THEN 0 ELSE 1 END;
+    v_lasts := CASE WHEN v_dense_phrase IS NOT NULL THEN c_lasts_phrase WHEN v_dense IS NULL THEN c_lasts
+                    ELSE c_lasts_dense END;
+    v_first := 1;
+    WHILE v_batch >= 0 AND v_first <= 76 AND NOT v_rest LOOP
+        IF v_batch = 0 THEN
+            v_first := 13;
+            v_last := 13;
+        ELSIF v_first <= 13 OR v_yield IS NULL OR v_dense IS NULL THEN
+            v_last := (SELECT pg_catalog.min(l.last) FROM pg_catalog.unnest(v_lasts) AS l (last)
+                        WHERE l.last >= v_first);
+        ELSE
+            v_last := LEAST(76, v_first - 1 + GREATEST(LEAST(pg_catalog.ceil(1.25 * (v_target + 1
+                          - (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_classes) AS c (class)
+                              WHERE c.class < v_first)) / GREATEST(v_yield, 0.5)), 76)::integer, 1));
+        END IF;
+        -- The batch's audience keys (class 13 left out when the sample holds it already).
+        SELECT ('(' || pg_catalog.string_agg('''' || a.audience || ' '
+                                             || CASE WHEN o <= 12 THEN 'c' || (13 - o) ELSE 'n' || (o - 13) END
+                                             || ' ' || k.kind || '''', ' | ') || ')')::pg_catalog.tsquery
+          INTO v_keys
+          FROM pg_catalog.generate_series(v_first, v_last) AS o,
+               pg_catalog.unnest(v_audiences) AS a (audience),
+               pg_catalog.unnest(v_kinds) AS k (kind)
+         WHERE o <> 13 OR v_sample IS NULL;
+        IF v_keys IS NULL THEN
+            b_ids := '{}';          -- already in the arrays
+            b_tiers := NULL; b_usage := NULL; b_ratings := NULL; b_classes := NULL;
+        ELSE
+            -- The words first: GIN evaluates the left side of an AND first, and the words rule out most of the rows
+            -- the audience keys let through in one or two look-ups, where the keys are dozens of ORs.
+            v_cond := CASE WHEN v_first >= 11 THEN v_index_big ELSE v_index_small END;
+            v_cond := CASE WHEN v_cond IS NULL THEN v_keys ELSE v_cond && v_keys END;
+            SELECT COALESCE(pg_catalog.array_agg(s.id), '{}'), pg_catalog.array_agg(x.tier),
+                   pg_catalog.array_agg(s.usage_count), pg_catalog.array_agg(s.rating), pg_catalog.array_agg(x.class)
+              INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
+              FROM public.step_library AS s,
+                   LATERAL (SELECT CASE WHEN s.search_vector @@ v_q_a THEN 4 WHEN s.search_vector @@ v_q_ab THEN 3
+                                        WHEN s.search_vector @@ v_q_abc THEN 2 ELSE 1 END AS tier,
+                                   CASE WHEN s.usage_count >= 4
+                                        THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
+                                                      s.usage_count::bit(32)::text, '0')) - 2, 12)
+                                        ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
+                                                       pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
+                                                + (pg_catalog.strpos('0123456789abcdef',
+                                                       pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
+                                   END AS class) AS x
+             WHERE s.is_active
+               AND s.search_vector @@ v_cond
+               AND pg_catalog.ts_match_vq(s.search_vector, v_query)
+               AND (s.visibility = 'public' OR s.created_by = p_user_id
+                    OR (s.visibility = 'team' AND s.account_id = v_account))
+               AND (p_step_type IS NULL OR s.step_type = p_step_type)
+               AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label);
+        END IF;
+        v_ids := v_ids || b_ids;
+        v_tiers := v_tiers || COALESCE(b_tiers, '{}');
+        v_usage := v_usage || COALESCE(b_usage, '{}');
+        v_ratings := v_ratings || COALESCE(b_ratings, '{}');
+        v_classes := v_classes || COALESCE(b_classes, '{}');
+        IF v_batch = 0 THEN
+            v_sample := pg_catalog.cardinality(b_ids);
+            v_yield := v_sample;
+            v_rest := 64 * v_sample <= v_target;
+            v_first := 1;
+            v_batch := 1;
+            CONTINUE;
+        END IF;
+        v_done := v_last;
+        IF v_last >= 13 THEN        -- matches per part in this batch (the sample's part counted apart)
+            v_parts := v_last - GREATEST(v_first, 13) + 1
+                       - CASE WHEN v_sample IS NOT NULL AND v_first <= 13 THEN 1 ELSE 0 END;
+            IF v_parts > 0 THEN
+                v_yield := (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(b_classes) AS c (class)
+                             WHERE c.class >= 13) / v_parts::numeric;
+            END IF;
+        END IF;
+        IF (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_classes) AS c (class) WHERE c.class <= v_done)
+           > v_target THEN
+            -- Enough candidates: the cut is the first class at which they are more than T.
+            v_complete := false;
+            SELECT pg_catalog.min(y.class) INTO v_cut
+              FROM (SELECT z.class, pg_catalog.sum(z.n) OVER (ORDER BY z.class) AS running
+                      FROM (SELECT c.class, pg_catalog.count(*) AS n
+                              FROM pg_catalog.unnest(v_classes) AS c (class)
+                             WHERE c.class <= v_done GROUP BY c.class) AS z) AS y
+             WHERE y.running > v_target;
+            EXIT;
+        ELSIF v_first <= 13 AND v_last >= 13 AND v_index IS NOT NULL AND v_estimate <= c_rest_max THEN
+            -- Part 0 says how many parts are still needed. Walking one costs about what fetching 1/4000 of the
+            -- table's rows costs (it reads the part's audience keys), fetching all matches of the condition what
+            -- fetching that many rows does: take the cheaper.
+            v_rest := COALESCE(LEAST(pg_catalog.ceil((v_target + 1 - pg_catalog.cardinality(v_ids))
+                                                     / GREATEST(v_yield, 0.5)), 63) * v_reltuples / 4000 > v_estimate,
+                               false);
+        END IF;
+        v_first := v_last + 1;
+        v_batch := v_batch + 1;
+    END LOOP;
+    IF NOT v_all AND NOT v_rest AND v_cut IS NULL THEN
+        v_all := true;              -- the walk went through every class
+    END IF;
+
+    IF v_rest THEN
+        -- The rest at once: every visible row matching the query in the classes not yet in the arrays.
+        SELECT COALESCE(pg_catalog.array_agg(m.id), '{}'),
+               pg_catalog.array_agg(CASE WHEN m.search_vector @@ v_q_a THEN 4 WHEN m.search_vector @@ v_q_ab THEN 3
+                                         WHEN m.search_vector @@ v_q_abc THEN 2 ELSE 1 END),
+               pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class)
+          INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
+          FROM (SELECT s.id, s.usage_count, s.rating, s.search_vector,
+                       CASE WHEN s.usage_count >= 4
+                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
+                                          s.usage_count::bit(32)::text, '0')) - 2, 12)
+                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
+                                    + (pg_catalog.strpos('0123456789abcdef',
+                                           pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
+                       END AS class
+                  FROM public.step_library AS s
+                 WHERE s.is_active
+                   AND s.search_vector @@ v_index
+                   AND pg_catalog.ts_match_vq(s.search_vector, v_query)
+                   AND (s.visibility = 'public' OR s.created_by = p_user_id
+                        OR (s.visibility = 'team' AND s.account_id = v_account))
+                   AND (p_step_type IS NULL OR s.step_type = p_step_type)
+                   AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)) AS m
+         WHERE m.class > v_done AND (v_sample IS NULL OR m.class <> 13);
+        v_ids := v_ids || b_ids;
+        v_tiers := v_tiers || COALESCE(b_tiers, '{}');
+        v_usage := v_usage || COALESCE(b_usage, '{}');
+        v_ratings := v_ratings || COALESCE(b_ratings, '{}');
+        v_classes := v_classes || COALESCE(b_classes, '{}');
+        v_all := true;
+    END IF;
+
+    IF v_all AND NOT (p_source_tree_id IS NOT NULL) AND pg_catalog.cardinality(v_ids) > v_target THEN
+        -- Every match at hand, more than T of them: the rule's candidates.
+        v_complete := false;
+        SELECT pg_catalog.min(y.class) INTO v_cut
+          FROM (SELECT z.class, pg_catalog.sum(z.n) OVER (ORDER BY z.class) AS running
+                  FROM (SELECT c.class, pg_catalog.count(*) AS n
+                          FROM pg_catalog.unnest(v_classes) AS c (class) GROUP BY c.class) AS z) AS y
+         WHERE y.running > v_target;
+    END IF;
+    IF v_text !~ ' [|] ' THEN
+        SELECT pg_catalog.string_agg(''' t' || pg_catalog.substr(m[1], 2), ' & ')
+          INTO v_title_skeleton
+          FROM pg_catalog.unnest(pg_catalog.string_to_array(v_text, ' & ')) AS i (item),
+               LATERAL pg_catalog.regexp_matches(i.item, '(' || c_lexeme || ')', 'g') AS m
+         WHERE i.item !~ '^!';
+    ELSIF v_text !~ '!' THEN
+        v_title_skeleton := pg_catalog.regexp_replace(pg_catalog.regexp_replace(v_text, '<[0-9-]+>', '&', 'g'),
+                                                      $re$'((?:[^']|'')*)'$re$, $re$' t\1'$re$, 'g');
+    END IF;
+    IF v_cut IS NOT NULL
+       AND (SELECT pg_catalog.count(*)
+              FROM ROWS FROM (pg_catalog.unnest(v_tiers), pg_catalog.unnest(v_classes)) AS u (tier, class)
+             WHERE u.tier = 4 AND u.class <= LEAST(v_cut, 12)) < v_limit THEN
+        -- Fewer than p_limit title matches among the candidates used 4 times or more: every visible title match
+        -- becomes a candidate too. Found through the title keys (' t<lexeme>': the query's terms in the title,
+        -- phrases as plain ANDs); not for a query with an OR and an excluded term, or only excluded terms.
+        v_titles := v_title_skeleton IS NOT NULL;
+        IF v_titles AND NOT v_all THEN
+            SELECT COALESCE(pg_catalog.array_agg(m.id), '{}'), pg_catalog.array_agg(4),
+                   pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class)
+              INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
+              FROM (SELECT s.id, s.usage_count, s.rating,
+                           CASE WHEN s.usage_count >= 4
+                                THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
+                                              s.usage_count::bit(32)::text, '0')) - 2, 12)
+                                ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
+                                               pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
+                                        + (pg_catalog.strpos('0123456789abcdef',
+                                               pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
+                           END AS class
+                      FROM public.step_library AS s
+                     WHERE s.is_active
+                       AND s.search_vector @@ v_title_skeleton::pg_catalog.tsquery
+                       AND pg_catalog.ts_match_vq(s.search_vector, v_q_a)
+                       AND pg_catalog.ts_match_vq(s.search_vector, v_query)
+                       AND (s.visibility = 'public' OR s.created_by = p_user_id
+                            OR (s.visibility = 'team' AND s.account_id = v_account))
+                       AND (p_step_type IS NULL OR s.step_type = p_step_type)
+                       AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)) AS m
+             WHERE m.class > v_done AND (v_sample IS NULL OR m.class <> 13);
+            v_ids := v_ids || b_ids;
+            v_tiers := v_tiers || COALESCE(b_tiers, '{}');
+            v_usage := v_usage || COALESCE(b_usage, '{}');
+            v_ratings := v_ratings || COALESCE(b_ratings, '{}');
+            v_classes := v_classes || COALESCE(b_classes, '{}');
+        END IF;
+    END IF;
+
+    -- The columns as declared: an application's table may have varchar where the result says text, or
+    -- timestamp where it says timestamptz (the install accepts both), and RETURN QUERY wants exact types.
+    RETURN QUERY
+    SELECT s.id, s.title::text, s.step_type::text, s.content, s.visibility::text, s.created_by, s.account_id,
+           s.usage_count, s.rating, s.rating_count, s.is_active, s.created_at::timestamptz,
+           s.updated_at::timestamptz, s.source_tree_id, s.source_node_id::varchar, s.is_flow_synced,
+           s.last_synced_at::timestamptz, s.forked_from_id, t.name::text,
+           (CASE c.tier WHEN 4 THEN 1.0 WHEN 3 THEN 0.4 WHEN 2 THEN 0.2 ELSE 0.1 END)::real,
+           v_complete
+      FROM (SELECT DISTINCT ON (u.tier, u.usage_count, u.rating, u.id) u.id, u.tier, u.usage_count, u.rating
+              FROM ROWS FROM (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_tiers), pg_catalog.unnest(v_usage),
+                              pg_catalog.unnest(v_ratings), pg_catalog.unnest(v_classes))
+                   AS u (id, tier, usage_count, rating, class)
+             WHERE v_cut IS NULL OR u.class <= v_cut OR (v_titles AND u.tier = 4)
+             ORDER BY u.tier DESC, u.usage_count DESC, u.rating DESC NULLS LAST, u.id
+             LIMIT p_limit) AS c
+      JOIN public.step_library AS s ON s.id = c.id
+      LEFT JOIN public.trees AS t ON t.id = s.source_tree_id
+     ORDER BY c.tier DESC, c.usage_count DESC, c.rating DESC NULLS LAST, c.id;
+END;
+$function$;
+
+COMMENT ON FUNCTION stepsync.search_steps(uuid, text, text, text, uuid, integer) IS
+    'Full-text search over the active steps a user may see (docs/contract.md §6.8), best match first: tier (the'
+    ' query holds on the title alone 1.0, on title and group label 0.4, with the instructions 0.2, anywhere 0.1),'
+    ' then usage_count desc, rating desc nulls last, id. Candidates, by popularity class (usage_count >= 8192,'
+    ' 4096-8191, ..., 4-7, then the steps used fewer than 4 times in 64 parts by the first 6 bits of the id):'
+    ' whole classes of visible matches in that order until more than max(200, limit) are taken; if fewer than'
+    ' limit of those used 4 times or more hold in the title alone, also every visible match that does (not for a'
+    ' query with an OR and an excluded term). They are ranked exactly and complete = false. When there are no'
+    ' more matches than max(200, limit), all are ranked and complete = true; with a source flow, every match of'
+    ' the flow is ranked.';
