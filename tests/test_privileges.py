@@ -1,4 +1,4 @@
-"""Least privilege (SPEC §6.7): clients that may only write trees still get a synced
+"""Least privilege (docs/contract.md §6.7): clients that may only write trees still get a synced
 library, cannot write it themselves, cannot pass for the sync, and cannot hijack it."""
 
 from __future__ import annotations
@@ -170,7 +170,8 @@ def test_internal_functions_are_not_executable_by_public(db):
         " WHERE p.pronamespace = 'stepsync'::regnamespace"))
     writers = {"_sync", "_retire", "_retire_orphans", "backfill_batch", "sync_tree", "tg_set_updated_at",
                "tg_trees__sync", "tg_trees__retire_on_delete", "tg_step_library__guard",
-               "tg_step_library__check_marker", "tg_step_library__search_vector"}
+               "tg_step_library__check_marker", "tg_step_library__guard_truncate",
+                   "tg_step_library__search_vector"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True

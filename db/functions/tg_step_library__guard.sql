@@ -9,11 +9,22 @@ AS $function$
 -- everyone but the sync (docs/contract.md §6.1). It raises 42501 before any constraint is
 -- checked, so a client learns that the row is read-only, not which CHECK failed.
 --
--- The sync's own writes never get here: they run with stepsync.sync_writing =
--- 'on' (set by stepsync._sync and _retire), which the triggers' WHEN clauses
--- test, so a publish of thousands of entries pays no call per row. A client
--- that sets the marker itself is stopped by stepsync.tg_step_library__check_marker
--- before its statement touches a row (it is not the owner).
+-- The sync's own writes never get here: the triggers' WHEN clauses let a row
+-- through unguarded only when both hold, tested for that row:
+--  * the marker: stepsync.sync_writing = 'on', set by stepsync._sync and
+--    _retire around their statements;
+--  * the role: the writing role holds CREATE on schema stepsync, which only
+--    its owner (the tables' owner, as whom the sync's SECURITY DEFINER
+--    functions run), a member of it or a superuser has.
+-- Any session can set the marker, anywhere: a SET, or a set_config() in its
+-- own statement's WHERE, VALUES, CTE or MERGE source, which runs after a
+-- statement trigger has looked and before the rows are written. The role it
+-- cannot forge: inside the client's statement (its functions included)
+-- current_user is the client. So the marker alone never lets a row through;
+-- checking both per row costs a catalog look-up in the WHEN clause, not a
+-- call of this function, so a publish of thousands of entries stays cheap.
+-- (stepsync.tg_step_library__check_marker also refuses, once per statement,
+-- a statement made under a marker set beforehand, with its own message.)
 -- For everyone else:
 --  * INSERT: may not create a row with is_flow_synced or a source column set;
 --  * UPDATE of a synced row: may change usage_count, rating, rating_count and

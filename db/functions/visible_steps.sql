@@ -8,16 +8,16 @@ AS $function$
 -- stepsync.visible_steps(p_user_id): the active library entries a user may
 -- see (docs/contract.md §6.3): public ones, team ones of the user's (non-null) account,
 -- and every one the user created. Rows of public.step_library_entries.
--- It takes the application's word for who the user is, and runs with the
--- caller's rights (SELECT on step_library and trees). An unknown user sees
--- the public entries only.
+-- The rule is stepsync._may_see, inlined here (and in fork_step and
+-- search_steps alike). It takes the application's word for who the user is,
+-- and runs with the caller's rights (SELECT on step_library, on the view, on
+-- users (id, account_id) and on trees (id, name) for source_tree_name). An
+-- unknown user sees the public entries only.
     SELECT e.*
       FROM public.step_library_entries AS e
      WHERE e.is_active
-       AND (e.visibility = 'public'
-            OR e.created_by = p_user_id
-            OR (e.visibility = 'team'
-                AND e.account_id = (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id)))
+       AND stepsync._may_see(e.visibility, e.account_id, e.created_by, p_user_id,
+                             (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id))
 $function$;
 
 COMMENT ON FUNCTION stepsync.visible_steps(uuid) IS

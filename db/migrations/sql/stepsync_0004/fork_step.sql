@@ -12,17 +12,23 @@ AS $function$
 -- user that does not exist, is P0002 with one message for all, so that the
 -- error reveals nothing about steps the user may not see.
 -- Takes the application's word for who the user is; runs with the caller's
--- rights (inserting the copy takes INSERT on step_library).
+-- rights (reading the step and the user takes SELECT on step_library and
+-- users; inserting the copy, INSERT on step_library).
+-- It looks at the one row it copies (by its primary key) with the rule of
+-- stepsync._may_see, the same rule stepsync.visible_steps applies, rather
+-- than list every step the user may see to find it.
 DECLARE
     v_fork uuid;
 BEGIN
     INSERT INTO public.step_library AS s
            (title, step_type, content, visibility, created_by, account_id, forked_from_id,
             usage_count, rating, rating_count, is_flow_synced)
-    SELECT v.title, v.step_type, v.content, 'private', u.id, u.account_id, v.id, 0, NULL, 0, false
+    SELECT o.title, o.step_type, o.content, 'private', u.id, u.account_id, o.id, 0, NULL, 0, false
       FROM public.users AS u
-      JOIN stepsync.visible_steps(p_user_id) AS v ON v.id = p_step_id
+      JOIN public.step_library AS o ON o.id = p_step_id
      WHERE u.id = p_user_id
+       AND o.is_active
+       AND stepsync._may_see(o.visibility, o.account_id, o.created_by, u.id, u.account_id)
     RETURNING s.id INTO v_fork;
     IF v_fork IS NULL THEN
         RAISE EXCEPTION 'step % cannot be forked by user %', p_step_id, p_user_id

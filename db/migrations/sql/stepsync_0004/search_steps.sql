@@ -5,8 +5,10 @@
 -- p_query is web-search syntax (words, "quoted phrases", -excluded, or);
 -- optional filters narrow to one step_type, one group label (exact) or one
 -- source flow; p_limit caps the rows (default 20, null for all). Only active
--- steps visible to the user (the rules of stepsync.visible_steps) come back.
--- An empty or stop-word-only query returns no rows. Runs with the caller's
+-- steps visible to the user (stepsync._may_see, the rule of stepsync.visible_steps) come back.
+-- An empty or stop-word-only query returns no rows. A query of more than 256
+-- characters or 16 terms (words, those of phrases and excluded words
+-- included) fails with 54000 (program_limit_exceeded). Runs with the caller's
 -- rights.
 --
 -- Order: the tier of the match first (the query holds on the title alone:
@@ -115,6 +117,9 @@ DECLARE
     -- ... and with the words of a phrase in every batch: the classes used 16 times or more in one.
     c_lasts_phrase constant integer[] := ARRAY[10, 12, 14, 20, 28, 44, 76];
     c_lexeme constant text := $re$'(?:[^']|'')*'$re$;
+    -- The limits of a query (docs/contract.md §6.8): characters, and terms (lexemes) once parsed.
+    c_max_length constant integer := 256;
+    c_max_terms constant integer := 16;
     v_setting text := pg_catalog.current_setting('stepsync.search_candidates', true);
     v_override text := pg_catalog.current_setting('stepsync.search_estimate', true);
     v_bound integer := 200;
@@ -175,15 +180,30 @@ BEGIN
             USING ERRCODE = 'invalid_row_count_in_limit_clause',
                   HINT = 'Pass a limit of 0 or more, or null for every match.';
     END IF;
+    -- The limits (the COMMENT states them): a query's cost grows with its terms, so a query beyond them is
+    -- refused before it is parsed, rather than answered in seconds.
+    IF pg_catalog.length(p_query) > c_max_length THEN
+        RAISE EXCEPTION 'search query too long: % characters (at most %)', pg_catalog.length(p_query), c_max_length
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = pg_catalog.format('Search with at most %s characters and %s terms.', c_max_length,
+                                           c_max_terms);
+    END IF;
     v_query := pg_catalog.websearch_to_tsquery('pg_catalog.english', COALESCE(p_query, ''));
     IF pg_catalog.numnode(v_query) = 0 OR p_limit = 0 THEN
         RETURN;                     -- empty or only stop words
+    END IF;
+    v_text := v_query::text;
+    IF (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(v_text, c_lexeme, 'g')) > c_max_terms THEN
+        RAISE EXCEPTION 'search query has too many terms: % (at most %)',
+            (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(v_text, c_lexeme, 'g')), c_max_terms
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = 'Every word counts, the words of phrases and excluded words included; stop words do not.',
+                  HINT = pg_catalog.format('Search with at most %s terms.', c_max_terms);
     END IF;
     IF v_setting ~ '^[0-9]{1,9}$' THEN
         v_bound := GREATEST(v_setting::integer, 1);
     END IF;
     v_target := GREATEST(v_bound, v_limit);
-    v_text := v_query::text;
     -- The query on the title alone (A), on title and group label (AB), and with the instructions (ABC).
     v_q_a := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:A', 'g')::pg_catalog.tsquery;
     v_q_ab := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:AB', 'g')::pg_catalog.tsquery;
@@ -251,8 +271,7 @@ BEGIN
                pg_catalog.array_agg(m.class) FILTER (WHERE m.visible)
           INTO v_count, b_ids, b_tiers, b_usage, b_ratings, b_classes
           FROM (SELECT s.id, s.usage_count, s.rating, s.search_vector,
-                       (s.visibility = 'public' OR s.created_by = p_user_id
-                        OR (s.visibility = 'team' AND s.account_id = v_account))
+                       stepsync._may_see(s.visibility, s.account_id, s.created_by, p_user_id, v_account)
                        AND (p_step_type IS NULL OR s.step_type = p_step_type)
                        AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)
                        AND pg_catalog.ts_match_vq(s.search_vector, v_query) AS visible,
@@ -337,8 +356,7 @@ BEGIN
              WHERE s.is_active
                AND s.search_vector @@ v_cond
                AND pg_catalog.ts_match_vq(s.search_vector, v_query)
-               AND (s.visibility = 'public' OR s.created_by = p_user_id
-                    OR (s.visibility = 'team' AND s.account_id = v_account))
+               AND stepsync._may_see(s.visibility, s.account_id, s.created_by, p_user_id, v_account)
                AND (p_step_type IS NULL OR s.step_type = p_step_type)
                AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label);
         END IF;
@@ -410,8 +428,7 @@ BEGIN
                  WHERE s.is_active
                    AND s.search_vector @@ v_index
                    AND pg_catalog.ts_match_vq(s.search_vector, v_query)
-                   AND (s.visibility = 'public' OR s.created_by = p_user_id
-                        OR (s.visibility = 'team' AND s.account_id = v_account))
+                   AND stepsync._may_see(s.visibility, s.account_id, s.created_by, p_user_id, v_account)
                    AND (p_step_type IS NULL OR s.step_type = p_step_type)
                    AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)) AS m
          WHERE m.class > v_done AND (v_sample IS NULL OR m.class <> 13);
@@ -468,8 +485,7 @@ BEGIN
                        AND s.search_vector @@ v_title_skeleton::pg_catalog.tsquery
                        AND pg_catalog.ts_match_vq(s.search_vector, v_q_a)
                        AND pg_catalog.ts_match_vq(s.search_vector, v_query)
-                       AND (s.visibility = 'public' OR s.created_by = p_user_id
-                            OR (s.visibility = 'team' AND s.account_id = v_account))
+                       AND stepsync._may_see(s.visibility, s.account_id, s.created_by, p_user_id, v_account)
                        AND (p_step_type IS NULL OR s.step_type = p_step_type)
                        AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)) AS m
              WHERE m.class > v_done AND (v_sample IS NULL OR m.class <> 13);
@@ -512,4 +528,5 @@ COMMENT ON FUNCTION stepsync.search_steps(uuid, text, text, text, uuid, integer)
     ' limit of those used 4 times or more hold in the title alone, also every visible match that does (not for a'
     ' query with an OR and an excluded term). They are ranked exactly and complete = false. When there are no'
     ' more matches than max(200, limit), all are ranked and complete = true; with a source flow, every match of'
-    ' the flow is ranked.';
+    ' the flow is ranked. Limits: a query of more than 256 characters, or of more than 16 terms (words, those of'
+    ' phrases and excluded words included, stop words not), fails with 54000.';
