@@ -20,11 +20,11 @@ AS $function$
 -- One expression with no table and no SET clause, so that PostgreSQL inlines it into the calling
 -- query (EXPLAIN shows the expression, never a call): it costs nothing per row, and an index on the
 -- columns stays usable. That is also why it has no pinned search_path, unlike every other function
--- of stepsync: it names nothing that a search_path could resolve (operators on text and uuid are
--- pg_catalog's, searched first), and inlined it runs under the caller's own settings.
-SELECT p_visibility = 'public'
-       OR p_created_by = p_user_id
-       OR (p_visibility = 'team' AND p_account_id = p_user_account_id)
+-- of stepsync; instead it names nothing that a search_path could resolve: its operators are written
+-- OPERATOR(pg_catalog.=), so a caller's own `=` earlier on its search_path is never picked up.
+SELECT p_visibility OPERATOR(pg_catalog.=) 'public'
+       OR p_created_by OPERATOR(pg_catalog.=) p_user_id
+       OR (p_visibility OPERATOR(pg_catalog.=) 'team' AND p_account_id OPERATOR(pg_catalog.=) p_user_account_id)
 $function$;
 
 COMMENT ON FUNCTION stepsync._may_see(text, uuid, uuid, uuid, uuid) IS
