@@ -18,6 +18,7 @@ import pytest
 
 from flows import Flows, step
 from repo import REPO_ROOT
+from stepsync.errors import SyncedStepReadOnly, translate
 
 _roles = itertools.count()
 FORGE = "pg_catalog.set_config('stepsync.sync_writing', 'on', true) = 'on'"
@@ -206,6 +207,8 @@ def test_truncate_is_refused_while_synced_rows_are_there(db, flows, tenants, orm
         assert error.sqlstate == "42501"
         assert error.diag.message_primary == "step_library holds steps synced from flows and cannot be truncated"
         assert "stepsync uninstall --drop-columns" in error.diag.message_hint
+        typed = translate(error)
+        assert isinstance(typed, SyncedStepReadOnly) and typed.operation == "truncate"
     with acting_as(db, trees_truncater) as conn:
         assert refused(conn, "TRUNCATE trees, step_library").sqlstate == "42501"
         assert refused(conn, "TRUNCATE step_library CASCADE").sqlstate == "42501"

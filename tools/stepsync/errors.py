@@ -119,16 +119,17 @@ class FlowCheckFailed(StepsyncDatabaseError):
             self.path = diag.detail[len(_PATH_PREFIX):]
 
 
-Operation = Literal["insert", "update", "delete", "marker"]
+Operation = Literal["insert", "update", "delete", "marker", "truncate"]
 
 
 class SyncedStepReadOnly(StepsyncDatabaseError):
-    """A direct write to a synced library step, refused by the read-only rule (SPEC §6.1, SQLSTATE 42501).
+    """A direct write to a synced library step, refused by the read-only rule (docs/contract.md §6.1, SQLSTATE 42501).
 
     `operation` is what was refused: "update" (a synced row changed beyond
     usage_count, rating and rating_count, or a hand-made row made synced),
-    "insert" (a row created synced), "delete" (an active synced row), or
-    "marker" (a session that set stepsync.sync_writing itself). `step_id` and
+    "insert" (a row created synced), "delete" (an active synced row),
+    "marker" (a session that set stepsync.sync_writing itself), or "truncate"
+    (TRUNCATE of a library that holds synced rows, by a role that does not own it). `step_id` and
     `tree_id` name the row and its flow when the server said them;
     `changed_columns` lists what an update tried to change. The hint says to
     fork the step (stepsync.fork_step) or republish the flow.
@@ -186,8 +187,10 @@ _READ_ONLY: tuple[tuple[Operation, re.Pattern[str]], ...] = (
     ("update", re.compile(rf"library step (?P<step>{_UUID}) is hand-made and cannot be turned into a synced step\Z")),
     ("insert", re.compile(r"only the sync may create synced library steps\Z")),
     ("marker", re.compile(r"stepsync\.sync_writing is reserved for the sync\Z")),
+    ("truncate", re.compile(r"step_library holds steps synced from flows and cannot be truncated\Z")),
 )
-_GUARD_FUNCTIONS = ("stepsync.tg_step_library__guard", "stepsync.tg_step_library__check_marker")
+_GUARD_FUNCTIONS = ("stepsync.tg_step_library__guard", "stepsync.tg_step_library__check_marker",
+                    "stepsync.tg_step_library__guard_truncate")
 _CHANGED = re.compile(r"The update changes (?P<columns>.*?); only ", re.DOTALL)
 _NO_FLOW = re.compile(rf"no flow with id (?P<tree>{_UUID})\Z")
 _NO_FORK = re.compile(rf"step (?P<step>{_UUID}) cannot be forked by user (?P<user>{_UUID})\Z")
