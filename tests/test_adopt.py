@@ -489,10 +489,11 @@ SELECT 'routine ' || p.oid::pg_catalog.regprocedure::text, pg_catalog.pg_get_use
 UNION ALL
 SELECT 'type ' || t.oid::pg_catalog.regtype::text, pg_catalog.pg_get_userbyid(t.typowner)
   FROM pg_catalog.pg_type AS t WHERE t.typnamespace = 'stepsync'::pg_catalog.regnamespace
+   AND t.typrelid NOT IN (SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relkind = 'r')  -- follows its table
 UNION ALL
 SELECT 'relation ' || c.oid::pg_catalog.regclass::text, pg_catalog.pg_get_userbyid(c.relowner)
   FROM pg_catalog.pg_class AS c
- WHERE (c.relnamespace = 'stepsync'::pg_catalog.regnamespace AND c.relkind <> 'c')   -- a row type follows its type
+ WHERE (c.relnamespace = 'stepsync'::pg_catalog.regnamespace AND c.relkind NOT IN ('c', 'i'))  -- these follow
     OR c.oid IN (pg_catalog.to_regclass('public.step_library_entries'),
                  pg_catalog.to_regclass('public.stepsync_version'),
                  pg_catalog.to_regclass('public.step_library_search_idx'),
@@ -616,8 +617,8 @@ def test_install_upgrades_an_older_revision_and_leaves_storage_settings_alone(ap
     old = db.value("SELECT pg_get_functiondef('stepsync.search_steps'::regproc)")
 
     run = cli(as_role(db.url, "deployer"), "install", "--no-backfill")
-    assert run.out == [f"upgraded stepsync from stepsync_0002 to {HEAD}; no backfill (run `stepsync resync --all`"
-                       " to sync the flows listed now)"]
+    assert run.out == [f"upgraded stepsync from stepsync_0002 to {HEAD}; no backfill (run `stepsync install` again,"
+                       " or `stepsync resync --all`, later to sync the flows listed now)"]
     assert run.err == []
     assert db.rows(options) == [("step_library", None), ("trees", ["fillfactor=90"])]
     assert db.value("SELECT obj_description('stepsync'::regnamespace, 'pg_namespace')").endswith(
@@ -670,7 +671,7 @@ def test_uninstall_install_round_trip_and_drop_columns(app_db, cli):
     # uninstall --drop-columns: the catalog is exactly as before the first install, synced rows deleted,
     # every other row intact.
     app_rows = {table: content for table, content in rows(db.conn).items()
-                if table not in ("public.step_library", "public.stepsync_version")}
+                if table not in ("public.step_library", "public.stepsync_version", "stepsync.backfill_progress")}
     kept_rows = db.rows(f"SELECT {', '.join(original_columns)}, xmin::text FROM public.step_library"
                         " WHERE NOT is_flow_synced AND forked_from_id IS NULL ORDER BY id")
     fork_row = db.rows(f"SELECT {', '.join(original_columns)} FROM public.step_library WHERE id = %s", (fork,))
@@ -866,8 +867,8 @@ def test_install_without_backfill_then_resync_all(app_db, cli):
                                          "p1": Jsonb(P1_CONTENT)})
 
     run = cli(as_role(late.url, APP_OWNER), "install", "--no-backfill")
-    assert run.out == [f"installed stepsync revision {HEAD}; no backfill (run `stepsync resync --all` to sync"
-                       " the flows listed now)"]
+    assert run.out == [f"installed stepsync revision {HEAD}; no backfill (run `stepsync install` again, or"
+                       " `stepsync resync --all`, later to sync the flows listed now)"]
     assert run.err == []
     assert {r[0] for r in oracle(late.conn)} != set()
     cli(as_role(late.url, APP_OWNER), "resync", "--all")

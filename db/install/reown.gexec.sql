@@ -20,6 +20,11 @@ SELECT q.statement
         SELECT 3, 'ALTER TYPE ' || t.oid::pg_catalog.regtype::text || ' OWNER TO ' || o.name
           FROM owner AS o, pg_catalog.pg_type AS t
          WHERE t.typnamespace = 'stepsync'::pg_catalog.regnamespace AND t.typtype = 'c' AND t.typowner <> o.oid
+           AND (t.typrelid = 0 OR t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relkind = 'c'))
+        UNION ALL      -- stepsync's own tables (their row types go with them)
+        SELECT 3, 'ALTER TABLE ' || c.oid::pg_catalog.regclass::text || ' OWNER TO ' || o.name
+          FROM owner AS o, pg_catalog.pg_class AS c
+         WHERE c.relnamespace = 'stepsync'::pg_catalog.regnamespace AND c.relkind = 'r' AND c.relowner <> o.oid
         UNION ALL
         SELECT 4, 'ALTER VIEW public.step_library_entries OWNER TO ' || o.name
           FROM owner AS o, pg_catalog.pg_class AS c

@@ -16,7 +16,14 @@ Options, as `-x name=value` or config.attributes["stepsync_<name>"]:
                       their keys and the synced rows (`stepsync uninstall`).
 
 Each revision runs in its own transaction; steps that must not hold locks for
-long run outside it (see stepsync.frozen). PostgreSQL notices and warnings
+long run outside it (see stepsync.frozen).
+
+An upgrade (even one with nothing to do, at head already) then finishes a
+backfill that an earlier install left unfinished (a row in
+stepsync.backfill_progress: the install was cut off), batch after batch from
+its cursor, unless backfill=false (`stepsync install` passes that and does the
+same with a progress bar). An application's own alembic environment does not
+do this: there `stepsync resync --all` (or `stepsync install`) finishes it. PostgreSQL notices and warnings
 (the backfill's "flow skipped" warnings) are forwarded to the
 `stepsync.migrate` logger.
 """
@@ -100,7 +107,27 @@ def run_migrations_online() -> None:
                           version_table=VERSION_TABLE, **_options())
         with context.begin_transaction():
             context.run_migrations()
+        upgrading = getattr(context.get_context().opts.get("fn"), "__name__", None) == "upgrade"
     engine.dispose()
+    if upgrading and _options().get("stepsync_backfill", True):
+        _resume_backfill()
+
+
+def _resume_backfill() -> None:
+    """Finish a backfill an earlier install left unfinished (stepsync.backfill_progress), if there is one."""
+    from stepsync import database
+    from stepsync import install as installer
+
+    url = _database_url()
+    with database.connect(url) as conn:
+        pending = installer.unfinished_backfill(conn)
+    if pending is None:
+        return
+    log.info("stepsync: resuming the backfill an earlier install left unfinished (after %d flows)",
+             pending.flows_done)
+    flows, written, skipped = installer.backfill(url, warn=lambda line: log.warning("%s", line))
+    log.info("stepsync: backfill finished: %d flows in step, %d library rows written or retired, %d skipped",
+             flows - skipped, written, skipped)
 
 
 if context.is_offline_mode():

@@ -73,11 +73,17 @@ def migrate(ctx: Context) -> None:
 
 @cli.command()
 @click.option("--no-backfill", is_flag=True,
-              help="Do not sync the flows listed now (on a large database: then `stepsync resync --all`).")
+              help="Do not sync the flows listed now (on a large database: then `stepsync resync --all`, or"
+                   " `stepsync install` again).")
 @pass_ctx
 def install(ctx: Context, no_backfill: bool) -> None:
     """Install stepsync into the application's existing tables, or upgrade it
-    (checks first, changes nothing on a problem)."""
+    (checks first, changes nothing on a problem); finishes a backfill an earlier install left unfinished.
+
+    Ctrl-C in the backfill stops after the batch in progress commits (twice: rolls it back at once);
+    `stepsync install` again goes on from there.
+    """
+    import signal
     from contextlib import nullcontext
 
     from rich.console import Console
@@ -99,19 +105,38 @@ def install(ctx: Context, no_backfill: bool) -> None:
         if bar is not None and task is not None:
             bar.update(task, completed=done, total=total, rows=rows)
 
-    with bar if bar is not None else nullcontext():
-        try:
-            line = installer.install(ctx.url, run_backfill=not no_backfill, say=say, warn=say, progress=progress)
-        except installer.PreflightFailed as failed:
-            if bar is not None:
-                bar.stop()
-            installer.print_problems(failed.problems)
-            raise StepsyncError(f"{len(failed.problems)} problem(s) found; nothing was changed") from None
-        except KeyboardInterrupt:
-            if bar is not None:
-                bar.stop()
-            raise StepsyncError("interrupted: every finished backfill batch is committed;"
-                                " run `stepsync resync --all` to finish the backfill") from None
+    stopping = {"asked": False}
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stopping["asked"]:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        stopping["asked"] = True
+        say("stopping after the step in progress commits (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with bar if bar is not None else nullcontext():
+            try:
+                line = installer.install(ctx.url, run_backfill=not no_backfill, say=say, warn=say,
+                                         progress=progress, stop=lambda: stopping["asked"])
+            except installer.PreflightFailed as failed:
+                if bar is not None:
+                    bar.stop()
+                installer.print_problems(failed.problems)
+                raise StepsyncError(f"{len(failed.problems)} problem(s) found; nothing was changed") from None
+            except installer.BackfillInterrupted as stopped:
+                if bar is not None:
+                    bar.stop()
+                say(str(stopped))
+                sys.exit(130)
+            except KeyboardInterrupt:
+                if bar is not None:
+                    bar.stop()
+                raise StepsyncError("interrupted: every step that finished is committed; run `stepsync install`"
+                                    " again to finish") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     click.echo(line)
 
 

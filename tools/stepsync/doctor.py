@@ -16,6 +16,8 @@ finding of its own):
 * replication: a subscription that replicates trees without step_library
   needs the sync triggers ENABLE ALWAYS, one that replicates both needs them
   not to be;
+* backfill: a backfill an install left unfinished (stepsync.backfill_progress
+  has its row: the install was cut off; `stepsync install` finishes it);
 * library: the differences stepsync.check_library() finds (counted, the first few);
 * flows: flows whose structure would fail the publish checks (counted).
 
@@ -808,6 +810,22 @@ def _check_replication(conn: psycopg.Connection[Any]) -> list[Finding]:
     return findings
 
 
+def _check_backfill(conn: psycopg.Connection[Any]) -> list[Finding]:
+    from stepsync.install import flows_after, unfinished_backfill
+
+    pending = unfinished_backfill(conn)
+    if pending is None:
+        return []
+    left = flows_after(conn, pending.after_tree_id)
+    started = pending.started_at.isoformat(sep=" ", timespec="seconds")
+    return [Finding("backfill", "stepsync.backfill_progress",
+                    f"the backfill the install of {pending.revision} started at {started} is unfinished"
+                    f" ({pending.flows_done} flows done, {left} left; the install was cut off):"
+                    " run `stepsync install` to finish it (it goes on where it stopped)",
+                    {"flows_done": pending.flows_done, "flows_left": left, "rows_written": pending.rows_written,
+                     "after_tree_id": pending.after_tree_id, "started_at": pending.started_at})]
+
+
 def _check_library(conn: psycopg.Connection[Any]) -> list[Finding]:
     differences = [d for d in library_differences(conn) if d["difference"] in ("missing", "unexpected")]
     if not differences:
@@ -884,6 +902,7 @@ def run(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] | Non
             attempt("definitions", "the definitions", compare_read_only, conn)
     attempt("ownership", "the owners", _check_ownership, conn)
     attempt("replication", "the subscriptions", _check_replication, conn)
+    attempt("backfill", "the backfill", _check_backfill, conn)
     attempt("library", "the library", _check_library, conn)
     attempt("flows", "the flows", _check_flows, conn)
     return {"findings": [f.as_json() for f in findings], "checks": checks, "method": method, **info}

@@ -3,7 +3,12 @@
 install    preflight (every problem at once, one line each, nothing changed), then
            alembic upgrade to the newest revision with stepsync's own version
            table, retried while the application holds the locks it needs, then
-           the backfill batch after batch with a progress bar.
+           the backfill batch after batch with a progress bar. The upgrade marks
+           the backfill pending (stepsync.backfill_progress) and each batch moves
+           its cursor on as it commits, so an install cut off in its backfill
+           (the server stopped, the client killed, Ctrl-C) is finished by the
+           next `stepsync install`, from where it stopped (docs/operating.md,
+           "An interrupted install").
 uninstall  alembic downgrade to the tables revision: stepsync's schema,
            triggers, view and search index go; with drop_columns also the
            columns, keys and synced rows it added. The application's tables and
@@ -24,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
@@ -32,9 +38,7 @@ from psycopg import sql as pgsql
 
 from stepsync import database, history
 from stepsync.database import StepsyncError, one_row
-from stepsync.paths import DB_DIR, FROZEN_SQL_DIR
-
-DB_INSTALL_DIR = DB_DIR / "install"
+from stepsync.paths import FROZEN_SQL_DIR
 
 head_revision = history.head_revision
 installed_revision = history.installed_revision
@@ -62,8 +66,12 @@ def preflight_sql() -> str:
 
 def _install_revision() -> str:
     """The newest revision that carries an install (preflight.sql)."""
-    revisions = sorted(p.name for p in FROZEN_SQL_DIR.glob("stepsync_*") if (p / "preflight.sql").exists())
-    return revisions[-1]
+    return _newest_with("preflight.sql")
+
+
+def _newest_with(name: str) -> str:
+    """The newest revision whose frozen files include NAME: what `stepsync install` runs, never db/install/."""
+    return sorted(p.name for p in FROZEN_SQL_DIR.glob("stepsync_*") if (p / name).exists())[-1]
 
 
 def preflight(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
@@ -131,7 +139,7 @@ def _as_owner(conn: psycopg.Connection[Any]) -> Iterator[None]:
 
 def _reown(conn: psycopg.Connection[Any]) -> int:
     """Give stepsync's objects to the tables' owner when the tables changed owner; how many moved."""
-    query = (DB_INSTALL_DIR / "reown.gexec.sql").read_text(encoding="utf-8")
+    query = (FROZEN_SQL_DIR / _newest_with("reown.gexec.sql") / "reown.gexec.sql").read_text(encoding="utf-8")
     statements = [row[0] for row in conn.execute(query).fetchall()]
     for statement in statements:
         conn.execute(statement)
@@ -153,16 +161,72 @@ def _next_batch(size: int, seconds: float, largest: int) -> int:
     return max(1, min(largest, 2 * size, int(aimed)))
 
 
+@dataclass
+class Pending:
+    """An unfinished backfill: the row of stepsync.backfill_progress."""
+
+    revision: str
+    started_at: Any
+    after_tree_id: Any
+    flows_done: int
+    rows_written: int
+    updated_at: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "started_at": self.started_at, "updated_at": self.updated_at,
+                "after_tree_id": self.after_tree_id, "flows_done": self.flows_done,
+                "rows_written": self.rows_written}
+
+
+def unfinished_backfill(conn: psycopg.Connection[Any]) -> Pending | None:
+    """The backfill an install left unfinished (stepsync.backfill_progress), or None.
+
+    None too before the revision that keeps the record (stepsync_0004).
+    """
+    if not one_row(conn.execute("SELECT pg_catalog.to_regclass('stepsync.backfill_progress') IS NOT NULL"))[0]:
+        return None
+    row = conn.execute("SELECT p.revision, p.started_at, p.after_tree_id, p.flows_done, p.rows_written,"
+                       " p.updated_at FROM stepsync.backfill_progress AS p").fetchone()
+    return None if row is None else Pending(*row)
+
+
+# The flows the backfill looks at (as stepsync.backfill_batch chooses them), after a cursor.
+_NEEDING_AFTER = ("SELECT count(*) FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
+                  " AND ((t.status = 'published' AND t.is_active)"
+                  " OR ((NOT t.is_active OR t.status = 'archived') AND EXISTS (SELECT FROM public.step_library s"
+                  " WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
+
+
+def flows_after(conn: psycopg.Connection[Any], after: Any) -> int:
+    """How many flows after AFTER (a flow id; None: all) the backfill looks at."""
+    return int(one_row(conn.execute(_NEEDING_AFTER, {"after": after}))[0])
+
+
+class BackfillInterrupted(StepsyncError):
+    """The backfill stopped before the end (Ctrl-C); every finished batch is committed, and the record
+    of the unfinished backfill says where the next `stepsync install` goes on."""
+
+    def __init__(self, done: int, total: int, written: int, *, rolled_back: bool) -> None:
+        batch = ("the batch in progress was rolled back, every batch before it is committed" if rolled_back
+                 else "stopped after the batch in progress committed")
+        super().__init__(f"interrupted: the backfill {batch}; {done} of {total} flows done: run `stepsync install`"
+                         " again to finish it (it goes on after the flows already done)")
+        self.done, self.total, self.written, self.rolled_back = done, total, written, rolled_back
+
+
 def backfill(url: str, *, batch: int = 200, progress: Callable[[int, int, int], None] | None = None,
-             warn: Callable[[str], None]) -> tuple[int, int, int]:
-    """stepsync.backfill_batch until no flow is left, each batch its own transaction.
+             warn: Callable[[str], None], stop: Callable[[], bool] | None = None) -> tuple[int, int, int]:
+    """stepsync.backfill_batch from the cursor of the unfinished backfill to the end, each batch its own
+    transaction; nothing when no backfill is unfinished (no row in stepsync.backfill_progress).
 
     A batch takes at most BATCH (flows), fewer when the flows are large: each is sized from the
     time the one before took, to last about BATCH_SECONDS.
-    Returns (flows looked at, library rows written or retired, flows skipped).
-    PROGRESS(flows done, flows in all, rows written) is called after each batch;
-    WARN gets each skipped flow's warning. Interrupted (Ctrl-C), every finished
-    batch stays committed; running it again goes on where it stopped.
+    Returns (flows looked at, library rows written or retired, flows skipped), by this run.
+    PROGRESS(flows done, flows in all, rows written) is called after each batch, counting the
+    flows an earlier run did too; WARN gets each skipped flow's warning. STOP() is asked between
+    batches. Interrupted (STOP, or a KeyboardInterrupt, which cancels the batch in progress), it
+    raises BackfillInterrupted: every finished batch stays committed, and the cursor with it, so
+    running it again goes on where it stopped.
     """
     flows = written = skipped = 0
     with database.connect(url, autocommit=True) as conn:
@@ -173,32 +237,56 @@ def backfill(url: str, *, batch: int = 200, progress: Callable[[int, int, int], 
 
         conn.add_notice_handler(on_notice)
         with _as_owner(conn):
-            total = one_row(conn.execute(
-                "SELECT count(*) FROM public.trees AS t WHERE (t.status = 'published' AND t.is_active)"
-                " OR ((NOT t.is_active OR t.status = 'archived') AND EXISTS (SELECT FROM public.step_library s"
-                " WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active))"))[0]
-            after = None
+            pending = unfinished_backfill(conn)
+            if pending is None:
+                return 0, 0, 0
+            after = pending.after_tree_id
+            earlier, rows_before = pending.flows_done, pending.rows_written
+            total = earlier + flows_after(conn, after)
             size = min(batch, FIRST_BATCH)
-            while True:
-                started = time.monotonic()
-                row = conn.execute("SELECT * FROM stepsync.backfill_batch(%s, %s)", (after, size)).fetchone()
-                assert row is not None
-                last, done, rows, bad = row
-                if done == 0:
-                    break
-                size = _next_batch(size, time.monotonic() - started, batch)
-                after, flows, written, skipped = last, flows + done, written + rows, skipped + bad
-                if progress is not None:
-                    progress(flows, max(total, flows), written)
+            in_batch = False
+            try:
+                while True:
+                    if stop is not None and stop():
+                        raise BackfillInterrupted(earlier + flows, max(total, earlier + flows), written,
+                                                  rolled_back=False)
+                    started = time.monotonic()
+                    in_batch = True
+                    row = conn.execute("SELECT * FROM stepsync.backfill_batch(%s, %s)", (after, size)).fetchone()
+                    in_batch = False
+                    assert row is not None
+                    last, done, rows, bad = row
+                    if done == 0:
+                        break
+                    size = _next_batch(size, time.monotonic() - started, batch)
+                    after, flows, written, skipped = last, flows + done, written + rows, skipped + bad
+                    if progress is not None:
+                        progress(earlier + flows, max(total, earlier + flows), rows_before + written)
+            except KeyboardInterrupt:
+                # In a batch, psycopg cancelled its statement (rolled back); between batches, nothing was open.
+                raise BackfillInterrupted(earlier + flows, max(total, earlier + flows), written,
+                                          rolled_back=in_batch) from None
     return flows, written, skipped
+
+
+def _backfill_summary(flows: int, written: int, skipped: int) -> str:
+    return (f"{flows - skipped} flows in step, {written} library rows written or retired, {skipped} skipped")
+
+
+FINISH_LATER = "run `stepsync install` again, or `stepsync resync --all`, to finish it"
+BACKFILL_LATER = "run `stepsync install` again, or `stepsync resync --all`, later to sync the flows listed now"
 
 
 def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
             warn: Callable[[str], None],
-            progress: Callable[[int, int, int], None] | None = None) -> str:
+            progress: Callable[[int, int, int], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> str:
     """Install or upgrade stepsync in the application database at URL; returns what it did, in a line.
 
-    Raises PreflightFailed (nothing changed) when the database cannot take it.
+    Then the backfill, from where an earlier install left it (stepsync.backfill_progress): at the
+    newest revision already, `stepsync install` finishes a backfill that was cut off. STOP() is asked
+    between backfill batches (see `backfill`). Raises PreflightFailed (nothing changed) when the
+    database cannot take it, BackfillInterrupted when the backfill was interrupted.
     """
     head = head_revision()
     with database.connect(url) as conn:
@@ -208,10 +296,20 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
                                 " there (alembic upgrade heads), not with stepsync install")
         if current == head:
             moved = _reown(conn)
+            pending = unfinished_backfill(conn)
+            conn.rollback()
+            message = f"stepsync is at revision {head}"
             if moved:
-                return (f"stepsync is at revision {head}; the tables changed owner since the install, so"
-                        f" {moved} of its objects were given to their owner")
-            return f"stepsync is up to date (revision {head}); nothing to do"
+                message += (f"; the tables changed owner since the install, so {moved} of its objects were given"
+                            " to their owner")
+            if pending is None:
+                return message if moved else f"stepsync is up to date (revision {head}); nothing to do"
+            if not run_backfill:
+                return (f"{message}; the backfill an earlier install left unfinished is still pending"
+                        f" ({pending.flows_done} flows done): {FINISH_LATER}")
+            flows, written, skipped = backfill(url, progress=progress, warn=warn, stop=stop)
+            return (f"{message}; resumed the backfill an earlier install left unfinished"
+                    f" (after {pending.flows_done} flows): {_backfill_summary(flows, written, skipped)}")
         problems = preflight(conn)
     if problems:
         raise PreflightFailed(problems)
@@ -219,10 +317,9 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     message = (f"installed stepsync revision {head}" if current is None
                else f"upgraded stepsync from {current} to {head}")
     if not run_backfill:
-        return message + "; no backfill (run `stepsync resync --all` to sync the flows listed now)"
-    flows, written, skipped = backfill(url, progress=progress, warn=warn)
-    return (f"{message}; backfill: {flows - skipped} flows in step, {written} library rows written or retired,"
-            f" {skipped} skipped")
+        return message + f"; no backfill ({BACKFILL_LATER})"
+    flows, written, skipped = backfill(url, progress=progress, warn=warn, stop=stop)
+    return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
 
 
 def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> str:

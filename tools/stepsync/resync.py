@@ -22,6 +22,17 @@
 * A flow whose structure fails the publish checks (only possible while the
   triggers were off) makes its batch fail with 23514; that batch is then redone
   one flow a transaction, and the failing flows are skipped and reported.
+* `--all` syncs each batch with stepsync.backfill_batch (over the batch's range
+  of ids, after locking its flows), the install's backfill: so a run to the end
+  also finishes a backfill an install left unfinished (stepsync.backfill_progress
+  moves on with every batch that starts at or before its cursor; a run started
+  with `--after` beyond the cursor leaves it alone). Its changes are counted
+  from the entries before and after, in the batch's transaction: inserted the
+  new ones, retired the ones it made inactive, updated those it synced
+  (last_synced_at is the transaction's time); a flow failing the checks is
+  skipped inside the batch (backfill_batch's WARNING names it). A role that may
+  run sync_tree but not backfill_batch (or not write stepsync.backfill_progress)
+  gets the sync_tree batches above instead, and the record stays as it is.
 """
 
 from __future__ import annotations
@@ -103,6 +114,21 @@ _AFTER = ("SELECT s.source_tree_id, count(*),"
           "  FROM public.step_library AS s WHERE s.source_tree_id = ANY (%s::uuid[]) GROUP BY 1")
 
 
+# --all through stepsync.backfill_batch: the flows' entries before and after, and the batch itself.
+_ENTRIES = ("SELECT s.source_tree_id, s.id, s.is_active, s.last_synced_at IS NOT DISTINCT FROM pg_catalog.now()"
+            "  FROM public.step_library AS s WHERE s.source_tree_id = ANY (%s::uuid[])")
+_BACKFILL = "SELECT * FROM stepsync.backfill_batch(%(after)s::uuid, NULL, %(through)s::uuid)"
+_CAN_BACKFILL = (
+    "SELECT CASE WHEN pg_catalog.to_regprocedure('stepsync.backfill_batch(uuid, integer, uuid)') IS NULL THEN false"
+    "            WHEN NOT pg_catalog.has_function_privilege('stepsync.backfill_batch(uuid, integer, uuid)',"
+    "                                                       'EXECUTE') THEN false"
+    "            WHEN pg_catalog.to_regclass('stepsync.backfill_progress') IS NULL THEN true"
+    "            ELSE pg_catalog.has_table_privilege('stepsync.backfill_progress', 'SELECT')"
+    "                 AND pg_catalog.has_table_privilege('stepsync.backfill_progress', 'UPDATE')"
+    "                 AND pg_catalog.has_table_privilege('stepsync.backfill_progress', 'DELETE') END")
+_SKIPPED = "stepsync backfill skipped flow "
+
+
 def count_flows(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None, after: Any = None) -> int:
     if tree_ids is not None:
         return len(tree_ids)
@@ -154,6 +180,62 @@ def _one_batch(conn: psycopg.Connection[Any], lock_sql: str, params: dict[str, A
     return []
 
 
+def _entries(conn: psycopg.Connection[Any], ids: list[Any]) -> dict[Any, dict[Any, tuple[bool, bool]]]:
+    """flow -> {entry id: (is_active, synced by this transaction)}."""
+    entries: dict[Any, dict[Any, tuple[bool, bool]]] = {}
+    for tree, entry, active, synced_now in conn.execute(_ENTRIES, (ids,)).fetchall():
+        entries.setdefault(tree, {})[entry] = (active, synced_now)
+    return entries
+
+
+def _changes(flows: Flows, before: dict[Any, dict[Any, tuple[bool, bool]]],
+             after: dict[Any, dict[Any, tuple[bool, bool]]]) -> list[FlowChange]:
+    """What the batch changed, flow by flow, from the entries before and after it."""
+    changes = []
+    for tree, name in flows:
+        old, new = before.get(tree, {}), after.get(tree, {})
+        inserted = sum(1 for entry in new if entry not in old)
+        retired = sum(1 for entry, (active, _) in new.items() if not active and old.get(entry, (False, False))[0])
+        updated = sum(1 for entry, (_, synced_now) in new.items() if synced_now and entry in old)
+        if inserted or retired or updated:
+            changes.append(FlowChange(tree, name, inserted, updated, retired))
+    return changes
+
+
+def _backfill_batch(conn: psycopg.Connection[Any], params: dict[str, Any], result: Result,
+                    warnings: list[str]) -> Flows:
+    """Lock one batch and sync it with stepsync.backfill_batch, in one transaction; returns its flows.
+
+    The range is (after, the last flow locked]; a batch shorter than BATCH runs to the end (so that it
+    also clears the record of an unfinished backfill), and so does the empty one after the last.
+    """
+    for attempt in range(RETRIES + 1):
+        warnings.clear()
+        try:
+            with conn.transaction():
+                flows = conn.execute(_LOCK_ALL, params).fetchall()
+                ids = [tree for tree, _ in flows]
+                through = ids[-1] if len(flows) >= params["batch"] else None
+                before = _entries(conn, ids) if ids else {}
+                conn.execute(_BACKFILL, {"after": params["after"], "through": through})
+                after = _entries(conn, ids) if ids else {}
+            if not flows:
+                return []
+            _account(result, flows, _changes(flows, before, after))
+            for tree, name in flows:
+                prefix = f"{_SKIPPED}{tree} ({name}): "
+                for warning in warnings:
+                    if warning.startswith(prefix):
+                        result.skipped.append({"tree_id": tree, "name": name, "message": warning[len(prefix):]})
+            return flows
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
+                psycopg.errors.SerializationFailure):
+            if attempt == RETRIES:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return []
+
+
 def _account(result: Result, flows: list[tuple[Any, ...]], changes: list[FlowChange]) -> None:
     result.done += len(flows)
     result.batches += 1
@@ -191,8 +273,20 @@ def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, ba
 
     CONN must be in autocommit mode. Raises ResyncStopped on a database error.
     """
+    from stepsync.output import scalar
+
     result = Result(total=total if total is not None else count_flows(conn, tree_ids, after))
     pending = sorted(set(tree_ids), key=str) if tree_ids is not None else None
+    through_backfill = pending is None and bool(scalar(conn, _CAN_BACKFILL))
+    warnings: list[str] = []
+
+    def on_notice(diag: Any) -> None:
+        if (diag.severity_nonlocalized or diag.severity) == "WARNING" and (diag.message_primary or "").startswith(
+                _SKIPPED):
+            warnings.append(diag.message_primary)
+
+    if through_backfill:
+        conn.add_notice_handler(on_notice)
     try:
         while not (stop and stop()):
             if pending is not None:
@@ -203,7 +297,11 @@ def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, ba
             else:
                 lock_sql, params = _LOCK_ALL, dict[str, Any](after=result.last_tree_id or after, batch=batch)
             try:
-                flows = _one_batch(conn, lock_sql, params, result)
+                flows: Flows | None
+                if through_backfill:
+                    flows = _backfill_batch(conn, params, result, warnings)
+                else:
+                    flows = _one_batch(conn, lock_sql, params, result)
                 if flows is None:
                     flows = _flow_by_flow(conn, lock_sql, params, result)
             except psycopg.Error as exc:
@@ -217,6 +315,9 @@ def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, ba
     except KeyboardInterrupt:
         result.interrupted = True
         result.rolled_back = True
+    finally:
+        if through_backfill:
+            conn.remove_notice_handler(on_notice)
     result.total = max(result.total, result.done)
     return result
 

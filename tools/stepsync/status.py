@@ -121,6 +121,19 @@ def _owners(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     }
 
 
+def backfill(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    """The backfill an install left unfinished (stepsync.backfill_progress), with the flows still to do; None
+    when there is none, or when this role may not read the record (`stepsync doctor` says so then)."""
+    from stepsync.install import flows_after, unfinished_backfill
+
+    readable = scalar(conn, "SELECT CASE WHEN pg_catalog.to_regclass('stepsync.backfill_progress') IS NULL THEN false"
+                            " ELSE pg_catalog.has_table_privilege('stepsync.backfill_progress', 'SELECT') END")
+    pending = unfinished_backfill(conn) if readable else None
+    if pending is None:
+        return None
+    return {**pending.as_json(), "flows_left": flows_after(conn, pending.after_tree_id)}
+
+
 def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """The whole status as a JSON-ready dict (SPEC §7 shape, plus details)."""
     from stepsync import replica
@@ -133,6 +146,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     server_version = scalar(conn, "SELECT split_part(current_setting('server_version'), ' ', 1)")
     in_recovery = scalar(conn, "SELECT pg_catalog.pg_is_in_recovery()")
     states = replica.trigger_states(conn)
+    unfinished = backfill(conn)
     warnings = []
     if owner["connected_as_owner"]:
         who = "a superuser" if owner["superuser"] else f"a member of {owner['role'] or 'the tables owner'}"
@@ -145,6 +159,9 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     if info["head_revision"] and info["revision"] != info["head_revision"]:
         warnings.append(f"revision {info['revision']} is not the package's newest ({info['head_revision']}):"
                         " run `stepsync install`")
+    if unfinished is not None:
+        warnings.append(f"the backfill an install started is unfinished ({unfinished['flows_done']} flows done,"
+                        f" {unfinished['flows_left']} left): run `stepsync install` to finish it")
     return {
         "database": conn.info.dbname,
         "server_version": server_version,
@@ -159,6 +176,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "last_synced_at": last_synced_at,
         "owner": owner,
         "triggers": trigger_mode,
+        "backfill": unfinished,
         "warnings": warnings,
     }
 
@@ -190,5 +208,11 @@ def render(status: dict[str, Any]) -> None:
     me = owner["connected_as"] + (" (an owner)" if owner["connected_as_owner"] else " (not an owner)")
     click.echo(f"tables owned by {owners}; connected as {me}")
     click.echo(f"triggers: {status['triggers']}")
+    unfinished = status.get("backfill")
+    if unfinished is not None:
+        click.echo(f"backfill: unfinished (started {cell(unfinished['started_at'])}, revision"
+                   f" {unfinished['revision']}): {unfinished['flows_done']} flows done, {unfinished['flows_left']}"
+                   f" left, {unfinished['rows_written']} library rows written or retired so far;"
+                   " `stepsync install` finishes it")
     for warning in status["warnings"]:
         click.echo(f"warning: {warning}", err=True)

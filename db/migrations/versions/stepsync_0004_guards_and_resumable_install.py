@@ -16,9 +16,14 @@ transaction as the tables' owner:
   6. stepsync.backfill_progress: a row while the backfill is unfinished. It is
      marked pending here, so that one backfill pass checks every flow once
      (an install before this revision could have been cut off in its backfill
-     without a trace); stepsync.backfill_batch moves it on and clears it.
+     without a trace); stepsync.backfill_batch moves its cursor on in each
+     batch's transaction (only a batch that starts at or before it) and
+     clears it when no flow is left.
 Then, outside a transaction and unless `-x backfill=false`, the backfill
 batch after batch from where the row says (backfill_resume.gexec.sql).
+A backfill cut off later is finished by `stepsync install` (at head: it
+resumes from the cursor), by stepsync's own alembic environment after any
+upgrade, or by `stepsync resync --all` run to the end.
 
 Downgrading puts back the copies of stepsync_0002 and stepsync_0003 and drops
 what is new.

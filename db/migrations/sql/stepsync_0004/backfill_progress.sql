@@ -21,7 +21,7 @@ COMMENT ON COLUMN stepsync.backfill_progress.revision IS 'The revision whose ins
 COMMENT ON COLUMN stepsync.backfill_progress.started_at IS 'When the backfill was marked pending.';
 COMMENT ON COLUMN stepsync.backfill_progress.after_tree_id IS
     'Every flow up to this id (in id order) is done; null: none yet.';
-COMMENT ON COLUMN stepsync.backfill_progress.flows_done IS 'Flows brought in step so far.';
+COMMENT ON COLUMN stepsync.backfill_progress.flows_done IS 'Flows looked at so far (synced, retired or skipped).';
 COMMENT ON COLUMN stepsync.backfill_progress.rows_written IS 'Library rows written or retired so far.';
 COMMENT ON COLUMN stepsync.backfill_progress.updated_at IS 'When a batch last moved the cursor.';
 
