@@ -16,7 +16,9 @@ from stepsync.paths import FROZEN_SQL_DIR, FUNCTIONS_DIR
 # regprocedure -> how pgspot names it (its --proc-without-search-path takes that form).
 INLINED = {"stepsync._may_see(text,uuid,uuid,uuid,uuid)":
            "stepsync._may_see(p_visibility text,p_account_id uuid,p_created_by uuid,p_user_id uuid,"
-           "p_user_account_id uuid)"}
+           "p_user_account_id uuid)",
+           "stepsync._popularity_class(integer,uuid)": "stepsync._popularity_class(p_usage_count integer,p_id uuid)",
+           "stepsync._class_key(integer)": "stepsync._class_key(p_class integer)"}
 
 
 def test_every_function_pins_search_path_and_is_commented(db):
@@ -108,8 +110,29 @@ def test_the_inlined_helpers_are_inlined(db):
         "EXPLAIN (VERBOSE) SELECT s.id FROM public.step_library AS s"
         " WHERE stepsync._may_see(s.visibility, s.account_id, s.created_by, gen_random_uuid(), NULL)"))
     assert "_may_see" not in plan and "'public'::text" in plan, plan
+    plan = "\n".join(r[0] for r in db.rows(
+        "EXPLAIN (VERBOSE) SELECT stepsync._popularity_class(s.usage_count, s.id), stepsync._class_key(s.usage_count)"
+        " FROM public.step_library AS s"))
+    assert "_class_key" not in plan and "_popularity_class" not in plan and "uuid_send" in plan, plan
     for name in INLINED:
         language, volatility, definer = db.rows(
             "SELECT l.lanname, p.provolatile, p.prosecdef FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
             " WHERE p.oid = %s::regprocedure", (name,))[0]
         assert (language, volatility, definer) == ("sql", "i", False), name
+
+
+def test_the_popularity_class_is_the_rule_search_steps_walks_by(db):
+    """Classes 1-12 by floor(log2(usage_count)) - 1 counted down from 12, then 64 parts by the id's first 6 bits."""
+    rows = db.rows(
+        "SELECT u, i, stepsync._popularity_class(u, i), stepsync._class_key(stepsync._popularity_class(u, i))"
+        "  FROM unnest(ARRAY[0, 1, 3, 4, 7, 8, 15, 16, 8191, 8192, 1000000]) AS u,"
+        "       unnest(ARRAY['00000000-0000-0000-0000-000000000000', '03ffffff-0000-0000-0000-000000000000',"
+        "                    '04000000-0000-0000-0000-000000000000', 'abcdef00-0000-0000-0000-000000000000',"
+        "                    'ffffffff-ffff-ffff-ffff-ffffffffffff']::uuid[]) AS i")
+    for usage, step_id, klass, key in rows:
+        if usage >= 4:
+            b = min(usage.bit_length() - 2, 12)
+            assert (klass, key) == (13 - b, f"c{b}"), (usage, step_id)
+        else:
+            part = int(str(step_id)[:2], 16) // 4
+            assert (klass, key) == (13 + part, f"n{part}"), (usage, step_id)

@@ -1,63 +1,4 @@
--- stepsync.search_steps(p_user_id, p_query, ...): full-text search over the
--- steps a user may see (docs/contract.md §6.8), best match first, each with its rank and
--- whether the ranking saw every match (complete).
---
--- p_query is web-search syntax (words, "quoted phrases", -excluded, or);
--- optional filters narrow to one step_type, one group label (exact) or one
--- source flow; p_limit caps the rows (default 20, null for all). Only active
--- steps visible to the user (stepsync._may_see, the rule of stepsync.visible_steps) come back.
--- An empty or stop-word-only query returns no rows. A query of more than 256
--- characters or 16 terms (words, those of phrases and excluded words
--- included) fails with 54000 (program_limit_exceeded). Runs with the caller's
--- rights.
---
--- Order: the tier of the match first (the query holds on the title alone:
--- rank 1.0; on title and group label: 0.4; with the instructions too: 0.2;
--- anywhere, help text and commands included: 0.1), then usage_count
--- descending, rating descending (none last), id.
---
--- Candidates (the rule; the COMMENT says it in short). The visible matches
--- fall into popularity classes, in this order: 12 classes by usage_count
--- (8,192 and more; 4,096 to 8,191; ... ; 4 to 7: floor(log2(usage_count)) - 1,
--- at most 12), then the steps used fewer than 4 times, in 64 parts by the
--- first 6 bits of their id (part 0 first). Whole classes are taken in that
--- order until more than T = max(B, p_limit) matches are in hand (B = 200; the
--- setting stepsync.search_candidates changes it, for tests; the setting
--- stepsync.search_estimate replaces the estimate below, so tests can take
--- each way through; neither changes what the rule returns for a given B). If fewer than
--- p_limit of those in the first 12 classes hold in the title alone, every
--- visible match that holds in the title alone is a candidate too (not for a
--- query that has an OR and an excluded term, or only excluded terms). The
--- candidates are ranked exactly, and complete is false on every row. When
--- there are at most T visible matches (with p_limit null: always) they are all
--- ranked and complete is true; with p_source_tree_id every match of that flow
--- is ranked (complete). So the order is exact when at most B entries match;
--- there are never fewer rows than the smaller of p_limit and the number of
--- visible matches; and the first p_limit rows are exact whenever at least
--- p_limit visible matches hold in the title alone (but for that exception).
---
--- How (the rule decides the result; this only decides the cost):
--- public.step_library.search_vector holds the weighted text and, per way of
--- seeing the step, an audience key combined with its popularity class and
--- kind (stepsync.tg_step_library__search_vector), all in the GIN index
--- step_library_search_vector_idx. The index condition is the query without
--- its excluded terms and without terms in more than 15% of the rows (skipping
--- through such a posting list costs more than checking the rows), but for the
--- words of a phrase: a phrase holds in few of the rows that have its words, so
--- they are checked in the index however common; the rows fetched are checked
--- against the whole query. A query whose index condition
--- is estimated (from the column's statistics) in few rows is answered by one
--- scan of it (path A). Otherwise the classes are walked in batches, each one
--- index scan of the condition AND the viewer's audience keys of those classes,
--- so a common word costs what its most used matches cost (path B); part 0 is
--- looked at first, and when it shows the walk would go through most parts,
--- every row matching the condition is fetched in one scan instead (rest).
--- Tiers come from the stored weights: nothing is parsed again. Every statement
--- is planned for its own values (plan_cache_mode): a generic plan of the
--- index scans, which cannot see how rare the query is, reads far more rows;
--- and without sequential scans (enable_seqscan): when the audience keys of a
--- batch are among the column's most common elements the planner would read
--- the whole table for each batch, which the walk exists to avoid.
+-- stepsync.search_steps: the explanation is the comment at the top of its body (\sf stepsync.search_steps shows it).
 CREATE OR REPLACE FUNCTION stepsync.search_steps(
     p_user_id uuid,
     p_query text,
@@ -95,7 +36,66 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET enable_seqscan = off
 AS $function$
--- Full-text search over the steps a user may see: candidates by popularity class, ranked exactly (see the header).
+-- stepsync.search_steps(p_user_id, p_query, ...): full-text search over the
+-- steps a user may see (docs/contract.md §6.8), best match first, each with its rank and
+-- whether the ranking saw every match (complete).
+--
+-- p_query is web-search syntax (words, "quoted phrases", -excluded, or);
+-- optional filters narrow to one step_type, one group label (exact) or one
+-- source flow; p_limit caps the rows (default 20, null for all). Only active
+-- steps visible to the user (stepsync._may_see, the rule of stepsync.visible_steps) come back.
+-- An empty or stop-word-only query returns no rows. A query of more than 256
+-- characters or 16 terms (words, those of phrases and excluded words
+-- included) fails with 54000 (program_limit_exceeded). Runs with the caller's
+-- rights.
+--
+-- Order: the tier of the match first (the query holds on the title alone:
+-- rank 1.0; on title and group label: 0.4; with the instructions too: 0.2;
+-- anywhere, help text and commands included: 0.1), then usage_count
+-- descending, rating descending (none last), id.
+--
+-- Candidates (the rule; the COMMENT says it in short). The visible matches
+-- fall into popularity classes (stepsync._popularity_class), in this order: 12
+-- classes by usage_count (8,192 and more; 4,096 to 8,191; ... ; 4 to 7), then
+-- the steps used fewer than 4 times, in 64 parts by the first 6 bits of their
+-- id (part 0 first). Whole classes are taken in that
+-- order until more than T = max(B, p_limit) matches are in hand (B = 200; the
+-- setting stepsync.search_candidates changes it, for tests; the setting
+-- stepsync.search_estimate replaces the estimate below, so tests can take
+-- each way through; neither changes what the rule returns for a given B). If fewer than
+-- p_limit of those in the first 12 classes hold in the title alone, every
+-- visible match that holds in the title alone is a candidate too (not for a
+-- query that has an OR and an excluded term, or only excluded terms). The
+-- candidates are ranked exactly, and complete is false on every row. When
+-- there are at most T visible matches (with p_limit null: always) they are all
+-- ranked and complete is true; with p_source_tree_id every match of that flow
+-- is ranked (complete). So the order is exact when at most B entries match;
+-- there are never fewer rows than the smaller of p_limit and the number of
+-- visible matches; and the first p_limit rows are exact whenever at least
+-- p_limit visible matches hold in the title alone (but for that exception).
+--
+-- How (the rule decides the result; this only decides the cost):
+-- public.step_library.search_vector holds the weighted text and, per way of
+-- seeing the step, an audience key combined with its popularity class and
+-- kind (stepsync.tg_step_library__search_vector), all in the GIN index
+-- step_library_search_vector_idx. The index condition is the query without
+-- its excluded terms and without terms in more than 15% of the rows (skipping
+-- through such a posting list costs more than checking the rows), but for the
+-- words of a phrase: a phrase holds in few of the rows that have its words, so
+-- they are checked in the index however common; the rows fetched are checked
+-- against the whole query. A query whose index condition
+-- is estimated (from the column's statistics) in few rows is answered by one
+-- scan of it (path A). Otherwise the classes are walked in batches, each one
+-- index scan of the condition AND the viewer's audience keys of those classes,
+-- so a common word costs what its most used matches cost (path B); part 0 is
+-- looked at first, and when it shows the walk would go through most parts,
+-- every row matching the condition is fetched in one scan instead (rest).
+-- Tiers come from the stored weights: nothing is parsed again. Every statement
+-- is planned for its own values (plan_cache_mode): a generic plan of the
+-- index scans, which cannot see how rare the query is, reads far more rows;
+-- and without sequential scans (enable_seqscan): when the audience keys of a
+-- batch are among the column's most common elements the planner would read
+-- the whole table for each batch, which the walk exists to avoid.
 #variable_conflict use_column
 DECLARE
     -- Path A when the index condition is estimated in at most c_rare rows; it then reads at most c_probe of them.
@@ -275,14 +275,7 @@ BEGIN
                        AND (p_step_type IS NULL OR s.step_type = p_step_type)
                        AND (p_group_label IS NULL OR s.content ->> 'group_label' = p_group_label)
                        AND pg_catalog.ts_match_vq(s.search_vector, v_query) AS visible,
-                       CASE WHEN s.usage_count >= 4
-                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
-                                          s.usage_count::bit(32)::text, '0')) - 2, 12)
-                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
-                                           pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
-                                    + (pg_catalog.strpos('0123456789abcdef',
-                                           pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
-                       END AS class
+                       stepsync._popularity_class(s.usage_count, s.id) AS class
                   FROM public.step_library AS s
                  WHERE s.is_active
                    AND (p_source_tree_id IS NULL OR s.source_tree_id = p_source_tree_id)
@@ -324,7 +317,7 @@ BEGIN
         END IF;
         -- The batch's audience keys (class 13 left out when the sample holds it already).
         SELECT ('(' || pg_catalog.string_agg('''' || a.audience || ' '
-                                             || CASE WHEN o <= 12 THEN 'c' || (13 - o) ELSE 'n' || (o - 13) END
+                                             || stepsync._class_key(o)
                                              || ' ' || k.kind || '''', ' | ') || ')')::pg_catalog.tsquery
           INTO v_keys
           FROM pg_catalog.generate_series(v_first, v_last) AS o,
@@ -345,14 +338,7 @@ BEGIN
               FROM public.step_library AS s,
                    LATERAL (SELECT CASE WHEN s.search_vector @@ v_q_a THEN 4 WHEN s.search_vector @@ v_q_ab THEN 3
                                         WHEN s.search_vector @@ v_q_abc THEN 2 ELSE 1 END AS tier,
-                                   CASE WHEN s.usage_count >= 4
-                                        THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
-                                                      s.usage_count::bit(32)::text, '0')) - 2, 12)
-                                        ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
-                                                       pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
-                                                + (pg_catalog.strpos('0123456789abcdef',
-                                                       pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
-                                   END AS class) AS x
+                                   stepsync._popularity_class(s.usage_count, s.id) AS class) AS x
              WHERE s.is_active
                AND s.search_vector @@ v_cond
                AND pg_catalog.ts_match_vq(s.search_vector, v_query)
@@ -416,14 +402,7 @@ BEGIN
                pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class)
           INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
           FROM (SELECT s.id, s.usage_count, s.rating, s.search_vector,
-                       CASE WHEN s.usage_count >= 4
-                            THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
-                                          s.usage_count::bit(32)::text, '0')) - 2, 12)
-                            ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
-                                           pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
-                                    + (pg_catalog.strpos('0123456789abcdef',
-                                           pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
-                       END AS class
+                       stepsync._popularity_class(s.usage_count, s.id) AS class
                   FROM public.step_library AS s
                  WHERE s.is_active
                    AND s.search_vector @@ v_index
@@ -472,14 +451,7 @@ BEGIN
                    pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class)
               INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
               FROM (SELECT s.id, s.usage_count, s.rating,
-                           CASE WHEN s.usage_count >= 4
-                                THEN 13 - LEAST(pg_catalog.length(pg_catalog.ltrim(
-                                              s.usage_count::bit(32)::text, '0')) - 2, 12)
-                                ELSE 13 + (pg_catalog.strpos('0123456789abcdef',
-                                               pg_catalog.substr(s.id::text, 1, 1)) - 1) * 4
-                                        + (pg_catalog.strpos('0123456789abcdef',
-                                               pg_catalog.substr(s.id::text, 2, 1)) - 1) / 4
-                           END AS class
+                           stepsync._popularity_class(s.usage_count, s.id) AS class
                       FROM public.step_library AS s
                      WHERE s.is_active
                        AND s.search_vector @@ v_title_skeleton::pg_catalog.tsquery

@@ -17,11 +17,11 @@
 --    creator always sees it);
 --  * ' t<lexeme>' for each lexeme of the title, so that title matches can be
 --    found without reading the rows.
--- The popularity class is ' c<b>' with b = floor(log2(usage_count)) - 1 (1 for
--- 4 to 7 uses, up to 12 for 8,192 uses and more), and for steps used fewer
--- than 4 times ' n<part>', the part 0 to 63 taken from the first 6 bits of the
--- id. The kind is 'solution' for solutions, 'action' for everything else. The
--- same class rule is written out in stepsync.search_steps; keep them equal.
+-- The popularity class is stepsync._popularity_class, spelled by
+-- stepsync._class_key (' c1' for 4 to 7 uses up to ' c12' for 8,192 and more;
+-- ' n0' to ' n63' for the parts of the steps used fewer than 4 times), the
+-- rule stepsync.search_steps walks by. The kind is 'solution' for solutions,
+-- 'action' for everything else.
 -- Runs as the writer; it only sets a column of the row being written.
 CREATE OR REPLACE FUNCTION stepsync.tg_step_library__search_vector()
 RETURNS trigger
@@ -30,6 +30,7 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 -- Stores search_vector: the weighted text of the step plus its audience, popularity and title keys.
 DECLARE
+    v_popularity integer;
     v_class text;
     v_title pg_catalog.tsvector;
 BEGIN
@@ -38,11 +39,9 @@ BEGIN
             TG_WHEN, TG_LEVEL, TG_OP
             USING ERRCODE = 'trigger_protocol_violated';
     END IF;
-    v_class := CASE WHEN NEW.usage_count >= 4
-                    THEN ' c' || LEAST(pg_catalog.length(pg_catalog.ltrim(NEW.usage_count::bit(32)::text, '0')) - 2, 12)
-                    ELSE ' n' || ((pg_catalog.strpos('0123456789abcdef', pg_catalog.substr(NEW.id::text, 1, 1)) - 1) * 4
-                                  + (pg_catalog.strpos('0123456789abcdef', pg_catalog.substr(NEW.id::text, 2, 1)) - 1) / 4)
-               END
+    -- Two statements, so that each helper is inlined (an expensive argument used twice is not).
+    v_popularity := stepsync._popularity_class(NEW.usage_count, NEW.id);
+    v_class := ' ' || stepsync._class_key(v_popularity)
                || CASE WHEN NEW.step_type = 'solution' THEN ' solution' ELSE ' action' END;
     -- The text part is stepsync._search_document(NEW.title, NEW.content), written out (one call less a row).
     v_title := pg_catalog.to_tsvector('pg_catalog.english', pg_catalog.left(COALESCE(NEW.title, ''), 10000));

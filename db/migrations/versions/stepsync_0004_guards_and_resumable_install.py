@@ -44,6 +44,8 @@ depends_on = None
 
 FUNCTIONS = (
     "_may_see.sql",
+    "_popularity_class.sql",
+    "_class_key.sql",
     "_walk_troubleshooting.sql",
     "_nodes.sql",
     "backfill_batch.sql",
@@ -51,6 +53,7 @@ FUNCTIONS = (
     "tg_step_library__guard_truncate.sql",
     "visible_steps.sql",
     "fork_step.sql",
+    "tg_step_library__search_vector.sql",
     "search_steps.sql",
 )
 TRIGGERS = (
@@ -68,6 +71,7 @@ PREVIOUS = {
     "visible_steps.sql": "stepsync_0002",
     "fork_step.sql": "stepsync_0002",
     "search_steps.sql": "stepsync_0003",
+    "tg_step_library__search_vector.sql": "stepsync_0002",
     "step_library__t05_guard_insert.sql": "stepsync_0002",
     "step_library__t05_guard_update.sql": "stepsync_0002",
     "step_library__t05_guard_delete.sql": "stepsync_0002",
@@ -76,6 +80,8 @@ NEW = (
     "DROP TRIGGER IF EXISTS t03_guard_truncate ON public.step_library;",
     "DROP FUNCTION IF EXISTS stepsync.tg_step_library__guard_truncate();",
     "DROP FUNCTION IF EXISTS stepsync._may_see(text, uuid, uuid, uuid, uuid);",
+    "DROP FUNCTION IF EXISTS stepsync._popularity_class(integer, uuid);",
+    "DROP FUNCTION IF EXISTS stepsync._class_key(integer);",
     "DROP TABLE IF EXISTS stepsync.backfill_progress;",
 )
 PENDING = (f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{revision}')"
