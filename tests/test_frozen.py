@@ -1,8 +1,10 @@
-"""Landed revisions never change: each frozen directory's files match the SHA256SUMS written with it.
+"""Released revisions never change: each frozen directory's files match the SHA256SUMS written with it,
+and each released revision (db/migrations/released.txt) keeps the checksums recorded when it was released.
 
 tools/freeze_revision.py writes the frozen copies of a revision and their
-checksums; a revision that has landed is never refreshed again. An edit to a
-frozen file of a landed revision (instead of a new revision) fails here.
+checksums, and refuses to refresh a released one. An edit to a released
+revision or its frozen files (instead of a new revision) fails here, even when
+its SHA256SUMS was rewritten to match.
 """
 
 from __future__ import annotations
@@ -45,3 +47,49 @@ def test_sources_match_what_head_installs():
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "db/functions and db/install match what the revisions install at head", (
         "sources differ from the frozen revisions (python tools/freeze_revision.py new ... ):\n" + result.stdout)
+
+
+def test_released_revisions_are_byte_for_byte_what_was_released():
+    import re
+
+    released = {}
+    for line in (REPO_ROOT / "db" / "migrations" / "released.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            revision, sums, source = line.split()
+            released[revision] = (sums, source)
+    assert {"stepsync_0001", "stepsync_0002", "stepsync_0003"} <= set(released)
+    changed = []
+    for revision, (sums, source) in sorted(released.items()):
+        [path] = (REPO_ROOT / "db" / "migrations" / "versions").glob(f"{revision}_*.py")
+        if hashlib.sha256((FROZEN_SQL_DIR / revision / "SHA256SUMS").read_bytes()).hexdigest() != sums:
+            changed.append(f"{revision}: its frozen files")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != source:
+            changed.append(f"{revision}: {path.name}")
+    assert changed == [], "released revisions changed; write a new revision instead:\n" + "\n".join(changed)
+    # ... and the freeze tool refuses to rewrite them.
+    result = subprocess.run([sys.executable, "tools/freeze_revision.py", "refresh", "stepsync_0002"], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "is released" in result.stderr, result
+    assert re.fullmatch(r"stepsync_\d{4}", max(released))
+
+
+def test_every_sql_file_a_revision_runs_is_frozen_with_it():
+    """A revision reads only frozen copies (frozen.read / outside_transaction), never today's db/ files."""
+    import re
+
+    missing = []
+    for path in sorted((REPO_ROOT / "db" / "migrations" / "versions").glob("stepsync_*.py")):
+        text = path.read_text(encoding="utf-8")
+        revision = re.search(r'^revision = "(stepsync_\d{4})"', text, re.M).group(1)
+        down = re.search(r'^down_revision = "?(\w+)"?', text, re.M).group(1)
+        names = {"revision": revision, "down_revision": down}
+        for rev, name in re.findall(r'frozen\.read\(\s*("?\w+"?),\s*"([^"]+)"\)', text) + \
+                re.findall(r'outside_transaction\(op,\s*("?\w+"?),\s*"([^"]+)"\)', text):
+            rev = names.get(rev, rev.strip('"'))
+            if not (FROZEN_SQL_DIR / rev / name).is_file():
+                missing.append(f"{path.name}: {rev}/{name}")
+        for listed in re.findall(r'^(?:FUNCTIONS|TRIGGERS) = \(([^)]*)\)', text, re.M | re.S):
+            for name in re.findall(r'"([^"]+\.sql)"', listed):
+                if not (FROZEN_SQL_DIR / revision / name).is_file():
+                    missing.append(f"{path.name}: {revision}/{name}")
+    assert missing == []

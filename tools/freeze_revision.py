@@ -9,11 +9,10 @@
         and whose downgrade puts back the previous copies and drops the new
         objects; plus its SHA256SUMS
     python tools/freeze_revision.py refresh stepsync_NNNN
-        re-copy the sources of a revision that has NOT landed yet (still being
-        written in this change) into its frozen directory, and rewrite its
-        SHA256SUMS. Never use it on a landed revision: tests/test_frozen.py
-        fails when a landed revision's frozen files change, and a database
-        that ran it would differ from one that runs the new files.
+        re-copy the sources of a revision that has NOT been released yet (still
+        being written in this change) into its frozen directory, and rewrite its
+        SHA256SUMS. It refuses a revision listed in db/migrations/released.txt:
+        a database that ran it would differ from one that runs the new files.
 
 Every frozen directory carries SHA256SUMS, the checksums of its files as they
 were written; tests/test_frozen.py checks them, so a landed revision cannot be
@@ -35,6 +34,7 @@ FUNCTIONS = ROOT / "db" / "functions"
 INSTALL = ROOT / "db" / "install"
 FROZEN = ROOT / "db" / "migrations" / "sql"
 VERSIONS = ROOT / "db" / "migrations" / "versions"
+RELEASED = ROOT / "db" / "migrations" / "released.txt"
 SUMS = "SHA256SUMS"
 
 
@@ -166,10 +166,23 @@ def new(message: str) -> Path:
     return path
 
 
+def released() -> dict[str, tuple[str, str]]:
+    """Released revisions (db/migrations/released.txt) -> (SHA-256 of SHA256SUMS, SHA-256 of the revision file)."""
+    found = {}
+    for line in RELEASED.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            revision, sums, source = line.split()
+            found[revision] = (sums, source)
+    return found
+
+
 def refresh(revision: str) -> None:
     directory = FROZEN / revision
     if not directory.is_dir():
         sys.exit(f"no frozen directory {directory}")
+    if revision in released():
+        sys.exit(f"{revision} is released (db/migrations/released.txt): it never changes again;"
+                 " write a new revision instead (python tools/freeze_revision.py new ...)")
     available = sources()
     for path in sorted(directory.glob("*.sql")):
         if path.name not in available:
