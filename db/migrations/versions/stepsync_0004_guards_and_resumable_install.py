@@ -46,6 +46,7 @@ FUNCTIONS = (
     "_may_see.sql",
     "_popularity_class.sql",
     "_class_key.sql",
+    "_json_tokens.sql",
     "_walk_troubleshooting.sql",
     "_nodes.sql",
     "backfill_batch.sql",
@@ -82,6 +83,7 @@ NEW = (
     "DROP FUNCTION IF EXISTS stepsync._may_see(text, uuid, uuid, uuid, uuid);",
     "DROP FUNCTION IF EXISTS stepsync._popularity_class(integer, uuid);",
     "DROP FUNCTION IF EXISTS stepsync._class_key(integer);",
+    "DROP FUNCTION IF EXISTS stepsync._json_tokens(text);",
     "DROP TABLE IF EXISTS stepsync.backfill_progress;",
 )
 PENDING = (f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{revision}')"

@@ -45,7 +45,9 @@ AS $function$
 -- With p_raise (the default) that first problem is raised as SQLSTATE 23514
 -- naming the flow and the node (its id, or its JSON path when it has no usable
 -- id), with DETAIL (the path) and HINT; for troubleshooting flows the problem
--- is located by the exact walk (p_exact), which also gives its path.
+-- is located by the exact walk (p_exact). Its rows carry marks instead of
+-- paths (their problems too); only the marks of the problem raised become JSON
+-- paths, at the end of this function.
 -- Duplicate ids are reported here, never as ON CONFLICT's 21000.
 --
 -- p_previous (stepsync._sync passes it for a structure edit of a flow that
@@ -68,6 +70,17 @@ DECLARE
     v_previous_steps jsonb;
     v_rows stepsync.library_node[];
     v_bad stepsync.library_node;
+    v_mark text;
+    v_problem text;
+    v_problem_path text;
+    v_encoding name;
+    v_prefix bytea;
+    v_path text;
+    v_node jsonb;
+    v_rank bigint;
+    v_step text;
+    v_key text;
+    v_index integer;
 BEGIN
     -- Structure rules (docs/contract.md §4.1): the document itself, then "steps".
     IF pg_catalog.jsonb_typeof(p_structure) IS DISTINCT FROM 'object' THEN
@@ -338,18 +351,123 @@ BEGIN
         IF FOUND THEN
             IF p_tree_type = 'troubleshooting' AND NOT p_exact
                AND NOT pg_catalog.jsonb_path_exists(p_structure, 'strict $.**{1000}') THEN
-                -- The fast walks carry no paths: locate the first problem in exact walk order,
-                -- with its path. The exact walk copies subtrees (cost depth x size), so trees
-                -- nested deeper than 1,000 levels report the first problem in band order, its
-                -- path given as the band's level range (see stepsync._walk_troubleshooting).
+                -- The fast walks carry no paths, and the deep one zips fields by id: locate the
+                -- first problem in exact walk order. Trees nested 1,000 levels or deeper report
+                -- the first problem in band order, its path given as the band's level range (see
+                -- stepsync._walk_troubleshooting).
                 SELECT * INTO v_bad
                   FROM stepsync._nodes(p_tree_id, p_tree_type, p_structure, p_is_public, false, true) AS r
                  WHERE r.problem IS NOT NULL
                  ORDER BY r.ord
                  LIMIT 1;
             END IF;
-            RAISE EXCEPTION 'flow % cannot be published: %', p_tree_id, v_bad.problem
-                USING ERRCODE = 'check_violation', DETAIL = 'JSON path: ' || v_bad.problem_path,
+            -- The exact walk marks each node's path (see stepsync._walk_troubleshooting):
+            -- E'\x01#' || rank || E'\x02' in shallow trees, E'\x01@' || byte offset of its "{" in
+            -- p_structure::text || E'\x02' deeper. Only the marks this problem names (its node, and
+            -- for a duplicate id the node first holding it) become JSON paths: a path for every
+            -- node would cost depth x nodes. Problems quote JSON values as JSON text, which escapes
+            -- control characters, so these bytes come from marks only.
+            v_problem := v_bad.problem;
+            v_problem_path := v_bad.problem_path;
+            FOR v_mark IN
+                SELECT DISTINCT m.v[1]
+                  FROM pg_catalog.regexp_matches(v_problem || v_problem_path, E'\x01([#@][0-9]+)\x02', 'g') AS m (v)
+            LOOP
+                IF pg_catalog.left(v_mark, 1) = '#' THEN
+                    -- A rank (under 64 levels): from the root down, the child whose subtree holds the
+                    -- node of that rank, counting each child's synced nodes by a path query that
+                    -- returns only their "type". Each level reads its container once.
+                    v_node := p_structure;
+                    v_path := '$';
+                    v_rank := pg_catalog.substr(v_mark, 2)::bigint;
+                    LOOP
+                        IF pg_catalog.jsonb_typeof(v_node -> 'type') = 'string'
+                           AND v_node ->> 'type' IN ('action', 'solution') THEN
+                            v_rank := v_rank - 1;
+                            EXIT WHEN v_rank = 0;
+                        END IF;
+                        SELECT c.step, c.key, c.i, v_rank - (c.upto - c.n)
+                          INTO v_step, v_key, v_index, v_rank
+                          FROM (SELECT x.i, x.key, x.step, x.n, pg_catalog.sum(x.n) OVER (ORDER BY x.i) AS upto
+                                  FROM (SELECT k.i - 1 AS i, k.key,
+                                               CASE WHEN k.key ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN '.' || k.key
+                                                    ELSE '.' || pg_catalog.to_json(k.key)::text END AS step,
+                                               pg_catalog.jsonb_array_length(pg_catalog.jsonb_path_query_array(
+                                                   v_node -> k.key,
+                                                   'strict $.** ? (@.type == "action" || @.type == "solution").type')) AS n
+                                          FROM pg_catalog.jsonb_object_keys(
+                                                   CASE WHEN pg_catalog.jsonb_typeof(v_node) = 'object' THEN v_node END)
+                                               WITH ORDINALITY AS k (key, i)
+                                        UNION ALL
+                                        SELECT g.i, NULL, '[' || g.i || ']',
+                                               pg_catalog.jsonb_array_length(pg_catalog.jsonb_path_query_array(
+                                                   v_node -> g.i,
+                                                   'strict $.** ? (@.type == "action" || @.type == "solution").type'))
+                                          FROM pg_catalog.generate_series(
+                                                   0, CASE WHEN pg_catalog.jsonb_typeof(v_node) = 'array'
+                                                           THEN pg_catalog.jsonb_array_length(v_node) - 1 END) AS g (i)
+                                       ) AS x
+                               ) AS c
+                         WHERE c.upto >= v_rank
+                         ORDER BY c.i
+                         LIMIT 1;
+                        EXIT WHEN NOT FOUND;
+                        v_node := CASE WHEN v_key IS NULL THEN v_node -> v_index ELSE v_node -> v_key END;
+                        v_path := v_path || v_step;
+                    END LOOP;
+                ELSE
+                    -- A byte offset (deeper trees): the text before the node writes, in order, every
+                    -- container open at the node; at each depth the last one opened is the one still
+                    -- open, and its step is the key written last in it (an object) or the number of
+                    -- elements before (an array; each element but the last is followed by ", "). One
+                    -- pass over that text, whatever the depth.
+                    v_encoding := pg_catalog.getdatabaseencoding();
+                    v_prefix := pg_catalog.substring(pg_catalog.convert_to(p_structure::text, v_encoding), 1,
+                                                     pg_catalog.substr(v_mark, 2)::integer);
+                    WITH tokens AS (   -- in text order: byte offset, containers open before the token
+                        SELECT k.at, k.len, k.depth, k.step, k.kind, k.tail
+                          FROM stepsync._json_tokens(pg_catalog.convert_from(v_prefix, v_encoding)) AS k
+                    ),
+                    marks AS (   -- at the level of the container they are in: each "{" or "[" (heading its own
+                                 -- level), each key, and each ", " (after a value, or after the bracket closing one)
+                        SELECT s.level, s.at, s.len, s.kind, s.tail,
+                               pg_catalog.max(s.at) FILTER (WHERE s.kind IN ('{', '[')) OVER (PARTITION BY s.level)
+                                   AS opened,
+                               pg_catalog.sum(s.step) OVER () AS node_depth
+                          FROM (SELECT CASE WHEN k.kind IN ('{', '[') THEN k.depth
+                                            WHEN k.kind IN ('}', ']') THEN k.depth - 2
+                                            ELSE k.depth - 1 END AS level,
+                                       k.at, k.len, k.kind, k.tail, k.step
+                                  FROM tokens AS k
+                                 WHERE k.kind IN ('{', '[', '}', ']') OR k.tail IN (': ', ', ')) AS s
+                    ),
+                    steps AS (   -- one row a level above the node
+                        SELECT x.level,
+                               pg_catalog.max(x.kind) FILTER (WHERE x.at = x.opened) AS kind,
+                               pg_catalog.max(x.at) FILTER (WHERE x.kind = '"' AND x.tail = ': ') AS key_at,
+                               pg_catalog.max(x.at + x.len - 2) FILTER (WHERE x.kind = '"' AND x.tail = ': ')
+                                   AS key_end,
+                               pg_catalog.count(*) FILTER (WHERE x.tail = ', ' AND x.at > x.opened) AS i
+                          FROM marks AS x
+                         WHERE x.level >= 0 AND x.level < x.node_depth
+                         GROUP BY x.level
+                    )
+                    SELECT '$' || COALESCE(pg_catalog.string_agg(
+                               CASE WHEN st.kind = '[' THEN '[' || st.i || ']'
+                                    WHEN st.key ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN '.' || st.key
+                                    ELSE '.' || pg_catalog.to_json(st.key)::text END, '' ORDER BY st.level), '')
+                      INTO v_path
+                      FROM (SELECT y.level, y.kind, y.i,
+                                   pg_catalog.convert_from(pg_catalog.substring(v_prefix, y.key_at::integer + 1,
+                                                                                (y.key_end - y.key_at)::integer),
+                                                           v_encoding)::jsonb #>> '{}' AS key
+                              FROM steps AS y) AS st;
+                END IF;
+                v_problem := pg_catalog.replace(v_problem, E'\x01' || v_mark || E'\x02', v_path);
+                v_problem_path := pg_catalog.replace(v_problem_path, E'\x01' || v_mark || E'\x02', v_path);
+            END LOOP;
+            RAISE EXCEPTION 'flow % cannot be published: %', p_tree_id, v_problem
+                USING ERRCODE = 'check_violation', DETAIL = 'JSON path: ' || v_problem_path,
                       HINT = v_bad.hint, SCHEMA = 'public', TABLE = 'trees', COLUMN = 'tree_structure';
         END IF;
     END IF;

@@ -39,9 +39,21 @@ AS $function$
 --    problem in _nodes). Nodes are ordered band by band: exact within a band;
 --    a deeper band's nodes follow the shallower band's. Paths are not known
 --    here: each node's path is its band's level range, "$.**{1000 to 1999}".
---  * exact (p_exact, used to report a problem): level by level with jsonb_each
---    and jsonb_array_elements, carrying each node's JSON path. Exact order,
---    no recursion, but it copies subtrees: only for error reports.
+--  * exact (p_exact, used to report a problem): exact order, exact fields, and
+--    in place of each node's path a mark, which stepsync._nodes turns into a
+--    JSON path for the one or two nodes the problem it raises names (a path for
+--    every node would cost depth x nodes). Under 64 levels that is the shallow
+--    walk, each node marked by its rank: E'\x01#' || rank || E'\x02'. Deeper,
+--    one pass over the text form (p_structure::text), which writes every
+--    container's members in walk order: stepsync._json_tokens cuts it into
+--    tokens, each with its byte offset and the number of containers open
+--    before it; then, at each level, each key gets its object (the last "{" or
+--    "[" of the level above) and the end of its value (where the next key or
+--    the closing bracket starts). Objects whose "type" is "action" or
+--    "solution" are the nodes, in the order of their "{" (exact walk order);
+--    each field is cut from the text and read back as jsonb; the mark is
+--    E'\x01@' || byte offset of the "{" || E'\x02'. Nothing is copied per
+--    level: linear in the document's size, whatever its depth.
 -- No PL/pgSQL recursion anywhere (a function calling itself per level runs
 -- out of stack at 600-800 levels). Called by stepsync._nodes.
 DECLARE
@@ -49,41 +61,86 @@ DECLARE
     v_offset bigint := 0;
     v_level_nodes bigint;
     v_band integer := 0;
+    v_text text;
+    v_bytes bytea;
+    v_encoding name;
 BEGIN
     IF p_structure IS NULL OR pg_catalog.jsonb_typeof(p_structure) NOT IN ('object', 'array') THEN
         RETURN;
     END IF;
 
-    IF p_exact THEN
-        -- Level by level: (value, path, sort key); objects whose type syncs are emitted.
+    IF p_exact AND NOT pg_catalog.jsonb_path_exists(p_structure, 'strict $.**{64}') THEN
+        -- Exact, under 64 levels: the shallow walk (below), each node marked by its rank.
         RETURN QUERY
-        WITH RECURSIVE walk (value, path, sort_key) AS (
-            SELECT p_structure, '$'::text, ARRAY[]::integer[]
-            UNION ALL
-            SELECT child.value, child.path, child.sort_key
-              FROM walk w
-              CROSS JOIN LATERAL (
-                    SELECT m.value,
-                           w.path || CASE WHEN m.key ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN '.' || m.key
-                                          ELSE '.' || pg_catalog.to_json(m.key)::text END,
-                           w.sort_key || m.i::integer
-                      FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(w.value) = 'object' THEN w.value END)
-                           WITH ORDINALITY AS m (key, value, i)
-                     UNION ALL
-                    SELECT e.value, w.path || '[' || (e.i - 1) || ']', w.sort_key || e.i::integer
-                      FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(w.value) = 'array' THEN w.value END)
-                           WITH ORDINALITY AS e (value, i)
-                   ) AS child (value, path, sort_key)
-             WHERE pg_catalog.jsonb_typeof(child.value) IN ('object', 'array')
+        SELECT q.i, E'\x01#' || q.i || E'\x02', q.n -> 'id', q.n ->> 'type', q.n -> 'title', q.n -> 'description',
+               q.n -> 'expected_outcome', q.n -> 'commands'
+          FROM pg_catalog.jsonb_path_query(
+                   p_structure, 'strict $.** ? (@.type == "action" || @.type == "solution")')
+               WITH ORDINALITY AS q (n, i);
+        RETURN;
+    END IF;
+
+    IF p_exact THEN
+        -- Exact, deeper: one pass over the text form (see above).
+        v_text := p_structure::text;
+        v_encoding := pg_catalog.getdatabaseencoding();
+        v_bytes := pg_catalog.convert_to(v_text, v_encoding);
+        RETURN QUERY
+        WITH tokens AS (   -- in text order (stepsync._json_tokens): byte offset, containers open before it, kind
+            SELECT k.at, k.depth, k.len, k.kind, k.kind = '"' AND k.tail = ': ' AS key, k.txt, k.next_txt
+              FROM stepsync._json_tokens(v_text) AS k
+        ),
+        members AS (   -- brackets and keys at their container's level: an object's keys follow its "{", and
+                       -- a value ends where the next key or the closing bracket starts
+            SELECT s.key, s.txt, s.next_txt, s.at + s.len AS value_at,
+                   pg_catalog.max(s.at) FILTER (WHERE s.kind IN ('{', '[')) OVER w AS container,
+                   pg_catalog.lead(s.at) OVER w
+                       - CASE WHEN pg_catalog.lead(s.kind) OVER w IN ('}', ']') THEN 0 ELSE 2 END AS value_end
+              FROM (SELECT k.at, k.len, k.kind, k.key, k.txt, k.next_txt,
+                           CASE WHEN k.kind IN ('{', '[') THEN k.depth ELSE k.depth - 1 END AS level
+                      FROM tokens AS k
+                     WHERE k.kind IN ('{', '[', '}', ']') OR k.key) AS s
+            WINDOW w AS (PARTITION BY s.level ORDER BY s.at)
+        ),
+        nodes AS (   -- objects whose "type" syncs, with where each field's value starts and ends
+            SELECT m.container,
+                   pg_catalog.max(m.next_txt) FILTER (WHERE m.txt = '"type": ') AS type_txt,
+                   pg_catalog.max(m.value_at) FILTER (WHERE m.txt = '"id": ') AS id_at,
+                   pg_catalog.max(m.value_end) FILTER (WHERE m.txt = '"id": ') AS id_end,
+                   pg_catalog.max(m.value_at) FILTER (WHERE m.txt = '"title": ') AS title_at,
+                   pg_catalog.max(m.value_end) FILTER (WHERE m.txt = '"title": ') AS title_end,
+                   pg_catalog.max(m.value_at) FILTER (WHERE m.txt = '"description": ') AS description_at,
+                   pg_catalog.max(m.value_end) FILTER (WHERE m.txt = '"description": ') AS description_end,
+                   pg_catalog.max(m.value_at) FILTER (WHERE m.txt = '"expected_outcome": ') AS outcome_at,
+                   pg_catalog.max(m.value_end) FILTER (WHERE m.txt = '"expected_outcome": ') AS outcome_end,
+                   pg_catalog.max(m.value_at) FILTER (WHERE m.txt = '"commands": ') AS commands_at,
+                   pg_catalog.max(m.value_end) FILTER (WHERE m.txt = '"commands": ') AS commands_end
+              FROM members AS m
+             WHERE m.key
+               AND m.txt IN ('"type": ', '"id": ', '"title": ', '"description": ', '"expected_outcome": ',
+                             '"commands": ')
+             GROUP BY m.container
+            HAVING pg_catalog.rtrim(pg_catalog.max(m.next_txt) FILTER (WHERE m.txt = '"type": '), ', ')
+                   IN ('"action"', '"solution"')
         )
-        SELECT pg_catalog.row_number() OVER (ORDER BY w.sort_key), w.path,
-               w.value -> 'id', w.value ->> 'type', w.value -> 'title', w.value -> 'description',
-               w.value -> 'expected_outcome', w.value -> 'commands'
-          FROM walk w
-         WHERE pg_catalog.jsonb_typeof(w.value) = 'object'
-           AND w.value ->> 'type' IN ('action', 'solution')
-           AND pg_catalog.jsonb_typeof(w.value -> 'type') = 'string'
-         ORDER BY w.sort_key;
+        SELECT o.ord, E'\x01@' || o.container || E'\x02',   -- the mark: where the node's "{" is
+               pg_catalog.convert_from(pg_catalog.substring(v_bytes, o.id_at::integer + 1,
+                                                            (o.id_end - o.id_at)::integer), v_encoding)::jsonb,
+               pg_catalog.btrim(pg_catalog.rtrim(o.type_txt, ', '), '"'),
+               pg_catalog.convert_from(pg_catalog.substring(v_bytes, o.title_at::integer + 1,
+                                                            (o.title_end - o.title_at)::integer), v_encoding)::jsonb,
+               pg_catalog.convert_from(pg_catalog.substring(v_bytes, o.description_at::integer + 1,
+                                                            (o.description_end - o.description_at)::integer),
+                                       v_encoding)::jsonb,
+               pg_catalog.convert_from(pg_catalog.substring(v_bytes, o.outcome_at::integer + 1,
+                                                            (o.outcome_end - o.outcome_at)::integer),
+                                       v_encoding)::jsonb,
+               pg_catalog.convert_from(pg_catalog.substring(v_bytes, o.commands_at::integer + 1,
+                                                            (o.commands_end - o.commands_at)::integer),
+                                       v_encoding)::jsonb
+          FROM (SELECT pg_catalog.row_number() OVER (ORDER BY n.container) AS ord, n.*
+                  FROM nodes AS n
+                OFFSET 0) AS o;   -- fence: values are cut from the text after the nodes are numbered
         RETURN;
     END IF;
 

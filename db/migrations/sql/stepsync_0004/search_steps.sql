@@ -138,6 +138,8 @@ DECLARE
     v_freq real;
     v_share double precision;
     v_skeleton text;
+    v_words text;                   -- every word the query requires (AND), common ones included
+    v_words_share double precision; -- the share of rows holding them all, as if independent
     v_index pg_catalog.tsquery;
     v_dense text;
     v_index_big pg_catalog.tsquery;
@@ -236,6 +238,8 @@ BEGIN
                 v_freq := COALESCE(v_mcf[pg_catalog.array_position(v_mce,
                               pg_catalog.replace(pg_catalog.replace(pg_catalog.substr(v_token, 2,
                                   pg_catalog.length(v_token) - 2), '''''', ''''), '\\', '\'))], 0);
+                v_words := pg_catalog.concat_ws(' & ', v_words, v_token);
+                v_words_share := COALESCE(v_words_share, 1) * v_freq;
                 IF v_freq <= c_dense THEN
                     v_skeleton := pg_catalog.concat_ws(' & ', v_skeleton, v_token);
                     v_share := COALESCE(v_share, 1) * v_freq;
@@ -250,6 +254,13 @@ BEGIN
     END IF;
     v_reltuples := (SELECT GREATEST(c.reltuples, 0) FROM pg_catalog.pg_class AS c
                      WHERE c.oid = 'public.step_library'::pg_catalog.regclass);
+    -- Several common words together can be rare although none of them is: when the share of rows that hold
+    -- them all (as if they were independent) puts them in few rows, every one of them joins the condition,
+    -- so that one scan (path A) reads each posting list once rather than a walk checking row after row.
+    IF v_words_share * v_reltuples <= c_rare AND v_words IS DISTINCT FROM v_skeleton THEN
+        v_skeleton := v_words;
+        v_share := v_words_share;
+    END IF;
     v_estimate := LEAST(v_share, 1) * v_reltuples;
     IF v_override ~ '^[0-9]{1,12}$' THEN
         v_estimate := v_override::double precision;     -- tests: take path A, the sample or the plain walk
