@@ -140,6 +140,7 @@ DECLARE
     v_skeleton text;
     v_words text;                   -- every word the query requires (AND), common ones included
     v_words_share double precision; -- the share of rows holding them all, as if independent
+    v_words_required boolean := false;  -- v_words has a word the query requires
     v_index pg_catalog.tsquery;
     v_dense text;
     v_index_big pg_catalog.tsquery;
@@ -233,13 +234,22 @@ BEGIN
         END LOOP;
     ELSE
         FOREACH v_item IN ARRAY pg_catalog.string_to_array(v_text, ' & ') LOOP
-            CONTINUE WHEN v_item ~ '^!';    -- an excluded term or phrase narrows nothing in the index
+            IF v_item ~ ('^!' || c_lexeme || '$') THEN
+                -- An excluded word narrows nothing in the walk, but GIN can rule it out from its own
+                -- posting list: it joins v_words (below), at the share of rows without it.
+                v_words := pg_catalog.concat_ws(' & ', v_words, v_item);
+                v_words_share := COALESCE(v_words_share, 1) * (1 - COALESCE(v_mcf[pg_catalog.array_position(v_mce,
+                                     pg_catalog.replace(pg_catalog.replace(pg_catalog.substr(v_item, 3,
+                                         pg_catalog.length(v_item) - 3), '''''', ''''), '\\', '\'))], 0));
+            END IF;
+            CONTINUE WHEN v_item ~ '^!';    -- an excluded term or phrase narrows nothing in the walk's condition
             FOR v_token IN SELECT m[1] FROM pg_catalog.regexp_matches(v_item, '(' || c_lexeme || ')', 'g') AS m LOOP
                 v_freq := COALESCE(v_mcf[pg_catalog.array_position(v_mce,
                               pg_catalog.replace(pg_catalog.replace(pg_catalog.substr(v_token, 2,
                                   pg_catalog.length(v_token) - 2), '''''', ''''), '\\', '\'))], 0);
                 v_words := pg_catalog.concat_ws(' & ', v_words, v_token);
                 v_words_share := COALESCE(v_words_share, 1) * v_freq;
+                v_words_required := true;
                 IF v_freq <= c_dense THEN
                     v_skeleton := pg_catalog.concat_ws(' & ', v_skeleton, v_token);
                     v_share := COALESCE(v_share, 1) * v_freq;
@@ -254,10 +264,12 @@ BEGIN
     END IF;
     v_reltuples := (SELECT GREATEST(c.reltuples, 0) FROM pg_catalog.pg_class AS c
                      WHERE c.oid = 'public.step_library'::pg_catalog.regclass);
-    -- Several common words together can be rare although none of them is: when the share of rows that hold
-    -- them all (as if they were independent) puts them in few rows, every one of them joins the condition,
-    -- so that one scan (path A) reads each posting list once rather than a walk checking row after row.
-    IF v_words_share * v_reltuples <= c_rare AND v_words IS DISTINCT FROM v_skeleton THEN
+    -- Several common words together can be rare although none of them is (and so can a common word without
+    -- others): when the share of rows that hold them all and none of the excluded words (as if they were
+    -- independent) puts them in few rows, every one of them joins the condition, so that one scan (path A)
+    -- reads each posting list once rather than a walk checking row after row. GIN evaluates such a
+    -- condition exactly (no weights, no phrase), excluded words included.
+    IF v_words_required AND v_words_share * v_reltuples <= c_rare AND v_words IS DISTINCT FROM v_skeleton THEN
         v_skeleton := v_words;
         v_share := v_words_share;
     END IF;
