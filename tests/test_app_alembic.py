@@ -1,4 +1,4 @@
-"""stepsync carried as a branch of an application's own alembic (SPEC §9.7; the README's "Carry stepsync in
+"""stepsync carried as a branch of an application's own alembic (docs/contract.md §9.7; the README's "Carry stepsync in
 your own alembic").
 
 tests/app_alembic/ is a small application alembic project of its own: an env.py written as applications

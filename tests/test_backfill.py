@@ -1,4 +1,4 @@
-"""The installing migration backfills listed flows (SPEC §5.6); downgrading removes synced rows (§5.10)."""
+"""The installing migration backfills listed flows (docs/contract.md §5.6); downgrading removes synced rows (§5.10)."""
 
 from __future__ import annotations
 

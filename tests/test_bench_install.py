@@ -16,7 +16,7 @@ from stepsync.bench import install as bench_install
 def test_live_install_loses_nothing_and_cleans_up(server):
     result = bench_install.run(server.admin_url, flows=300, steps=5, writers=2, seconds_cap=30,
                                warmup=1.0, tail=1.0)
-    json.dumps(result)  # JSON-able, for `stepsync bench --json`
+    json.dumps(result)  # JSON-able, for `python -m stepsync.bench.install --json`
 
     assert result["install"]["error"] is None, result["install"]
     assert result["install"]["warning_count"] == 0

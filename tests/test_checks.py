@@ -1,4 +1,4 @@
-"""Publish-time checks (SPEC §4): every failure is 23514 naming the flow and the node,
+"""Publish-time checks (docs/contract.md §4): every failure is 23514 naming the flow and the node,
 with DETAIL (the JSON path) and HINT, and changes nothing at all."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """No traceback for any user error: a table of mistakes, each driven through the real command line.
 
 Each row runs `python -m stepsync.cli ...` in a subprocess against a real server
-(or none at all) and checks the exit status (SPEC §7: 1 an error, 2 a usage
+(or none at all) and checks the exit status (docs/contract.md §7: 1 an error, 2 a usage
 error), that stderr is short (one line; a usage error is click's few lines),
 that it says what is wrong and what to do, that stdout stays empty, and that
 there is no "Traceback" anywhere.
@@ -181,7 +181,7 @@ def test_an_unknown_revision_is_alembic_s_error_in_one_line(db, tmp_path):
 def test_an_unexpected_error_is_one_line_unless_debugging(db, tmp_path):
     # A stepsync bug (here: a command made to divide by zero) is reported in one line with a pointer to
     # STEPSYNC_DEBUG, which shows the traceback.
-    code = ("import sys, stepsync.output as o; o.preview = lambda *a: 1 / 0; from stepsync.cli import main;"
+    code = ("import sys, stepsync.commands.preview as p; p.run = lambda *a: 1 / 0; from stepsync.cli import main;"
             " sys.argv = ['stepsync', '--database-url', sys.argv[1], 'preview', sys.argv[2]]; main()")
     tree = str(uuid.uuid4())
     result = subprocess.run([sys.executable, "-c", code, db.url, tree], cwd=tmp_path, env=ENV,

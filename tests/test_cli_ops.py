@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from flows import Flows, header, step
-from stepsync.doctor import packaged
+from stepsync.sqltext import packaged
 
 ENV = {k: v for k, v in os.environ.items() if k not in ("STEPSYNC_DATABASE_URL", "STEPSYNC_DEBUG")}
 ENV["COLUMNS"] = "250"   # rich tables unwrapped, so rows can be matched whole

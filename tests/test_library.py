@@ -1,4 +1,4 @@
-"""Library rules (SPEC §6.1-§6.4, §6.8): read-only synced rows, the entries view,
+"""Library rules (docs/contract.md §6.1-§6.4, §6.8): read-only synced rows, the entries view,
 visibility, forks and search."""
 
 from __future__ import annotations

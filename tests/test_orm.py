@@ -1,4 +1,4 @@
-"""stepsync from an application's ORM (SPEC §10): SQLAlchemy sessions on psycopg (sync) and asyncpg
+"""stepsync from an application's ORM (docs/contract.md §10): SQLAlchemy sessions on psycopg (sync) and asyncpg
 (async) publishing through flushes, the typed errors of stepsync.errors, the mapped columns of
 stepsync.sqlalchemy, and alembic autogenerate with include_object against a database with stepsync.
 

@@ -93,7 +93,8 @@ def test_an_application_role_with_full_rights_still_cannot_pass_for_the_sync(db,
     before = flows.snapshot()
     with acting_as(db, app) as conn:
         conn.execute("SET stepsync.sync_writing = 'on'")
-        # the trick PITFALLS.md warns about: a write from inside a trigger of one's own
+        # the trick to try: with the sync's marker set, a write from inside a trigger of one's own (as if the
+        # sync's own triggers made it): the marker check and the guards refuse it all the same
         conn.execute("CREATE TEMP TABLE poke (x int)")
         conn.execute("CREATE FUNCTION pg_temp.poke() RETURNS trigger LANGUAGE plpgsql AS"
                      " $$BEGIN UPDATE public.step_library SET title = 'hijacked'; RETURN NULL; END$$")

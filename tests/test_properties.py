@@ -11,7 +11,7 @@
    retired rows, refused direct writes, sync_tree and preview. Node ids come
    from a small pool, so they repeat across flows and come back after removal.
 
-   The machine keeps its own model of the library, built from SPEC §2-§5 in
+   The machine keeps its own model of the library, built from docs/contract.md §2-§5 in
    Python (``reference``), independent of the SQL. After every write it
    compares every row of step_library with the model: values, which rows the
    statement wrote (row versions), ``updated_at`` / ``last_synced_at`` against
@@ -96,7 +96,7 @@ def note(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The reference: SPEC §2-§4 in Python, written from the spec, not from the SQL.
+# The reference: docs/contract.md §2-§4 in Python, written from the spec, not from the SQL.
 
 BLANK = " \t\r\n"
 TS_SYNCED = ("action", "solution")
@@ -706,7 +706,8 @@ def canonical(structure) -> str:
 
 
 def library_work(old: Flow | None, new: Flow | None) -> str | None:
-    """What SPEC §5 says a write from OLD to NEW does to the library: 'sync', 'retire', 'delete' or nothing."""
+    """What docs/contract.md §5 says a write from OLD to NEW does to the library: 'sync', 'retire', 'delete'
+    or nothing."""
     if new is None:
         return "delete"
     if old is None:

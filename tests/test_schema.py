@@ -1,5 +1,5 @@
 """The schema refuses bad rows with the SQLSTATE and constraint a client can act on,
-and keeps updated_at current (SPEC §1, §5.9)."""
+and keeps updated_at current (docs/contract.md §1, §5.9)."""
 
 from __future__ import annotations
 

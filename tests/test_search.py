@@ -1,8 +1,9 @@
-"""Search (SPEC §6.8, issue 11): the stored search vector and stepsync.search_steps.
+"""Search (docs/contract.md §6.8, issue 11): the stored search vector and stepsync.search_steps.
 
-The ``sdb`` fixture makes sure the migrated test database has the search vector
-(``stepsync.bench.search.ensure_search_schema`` applies db/pending/search when
-the revision lacks it) and the search functions of db/functions as they are.
+The ``sdb`` fixture checks that the migrated test database has the search vector
+(``stepsync.bench.search.ensure_search_schema``: the install revision put it
+there) and creates the search functions of db/functions as they are, should the
+frozen copies lag behind.
 
 The property test builds small random libraries and checks search_steps, with a
 small candidate bound (the setting stepsync.search_candidates) and with each way
@@ -28,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from flows import Flows, step
 from stepsync.bench.search import ensure_search_schema, install_checkout_functions
+from stepsync.paths import FROZEN_SQL_DIR
 
 INF = 2**31 - 1
 RANKS = {4: 1.0, 3: 0.4, 2: 0.2, 1: 0.1}
@@ -152,24 +154,24 @@ def test_usage_increments_leave_the_vector_alone_until_the_class_changes(sdb):
     assert len(set(seen)) == 3
 
 
-def test_fill_sql_fills_missing_vectors_and_keeps_updated_at(sdb):
+def test_the_install_fills_missing_vectors_and_keeps_updated_at(sdb):
+    # The search vector of the rows that were there before the install: the frozen search_fill.gexec.sql
+    # the install revision runs, a query whose rows are statements, each run on its own in autocommit,
+    # as stepsync.frozen.outside_transaction runs them.
     conn = sdb.conn
     ids = [insert_step(conn, title=f"Restart {i}") for i in range(7)]
     conn.execute("SET session_replication_role = replica")     # writes that bypass the triggers
     conn.execute("UPDATE step_library SET updated_at = '2020-01-01' WHERE true")
     conn.execute("UPDATE step_library SET search_vector = NULL WHERE id = ANY(%s)", (ids[:5],))
     conn.execute("RESET session_replication_role")
-    from stepsync.bench.search import _db_dir, _statements
-
-    statements = _statements((_db_dir() / "pending" / "search" / "fill.sql").read_text())
-    assert len(statements) == 3
-    filled = []
-    while not filled or filled[-1]:
-        with conn.transaction():
-            conn.execute(statements[0])
-            filled.append(conn.execute(statements[1]).fetchone()[0])
-            conn.execute(statements[2])
-    assert filled == [5, 0]
+    fill = sorted(FROZEN_SQL_DIR.glob("stepsync_*/search_fill.gexec.sql"))[-1]
+    query = fill.read_text(encoding="utf-8").rstrip().rstrip(";")
+    statements = [row[0] for row in conn.execute(query).fetchall()]
+    assert statements[0] == "SELECT stepsync._retire_orphans()"
+    assert len(statements) == 2     # the orphans, then one range: fewer than 5,000 rows to fill
+    for statement in statements:
+        conn.execute(statement)
+    assert [row[0] for row in conn.execute(query).fetchall()] == ["SELECT stepsync._retire_orphans()"]
     assert conn.execute("SELECT count(*) FILTER (WHERE search_vector IS NULL),"
                         " count(*) FILTER (WHERE updated_at <> '2020-01-01') FROM step_library").fetchone() == (0, 0)
     assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 't10_set_updated_at' AND tgenabled = 'O'"

@@ -244,7 +244,7 @@ def edit_structure(rng: random.Random, tree_type: str, structure) -> dict:
     return structure
 
 
-# Structures every publish must refuse with 23514 (SPEC §4), with the type they are published as.
+# Structures every publish must refuse with 23514 (docs/contract.md §4), with the type they are published as.
 BAD_STRUCTURES = [
     ("procedural", {"steps": 3}),
     ("maintenance", {"steps": [{"id": "n1", "type": "procedure_step", "title": "A"},

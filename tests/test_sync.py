@@ -1,4 +1,4 @@
-"""The sync (SPEC §2, §3, §5): what a publish writes, keeps, retires and revives."""
+"""The sync (docs/contract.md §2, §3, §5): what a publish writes, keeps, retires and revives."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def oracle(db) -> list:
     return db.rows("SELECT * FROM stepsync.check_library()")
 
 
-# -- updated_at (SPEC §5.9) --------------------------------------------------------------------------------
+# -- updated_at (docs/contract.md §5.9) --------------------------------------------------------------------------------
 
 
 def test_updated_at_moves_with_every_change_and_only_then(db, flows):
@@ -156,7 +156,7 @@ def test_step_library_updated_at_still_compares_the_whole_row(db, flows):
     assert db.value("SELECT updated_at FROM step_library WHERE source_tree_id = %s", (tree,)).year > 2000
 
 
-# -- no-op writes do no library work (SPEC §5.8) -----------------------------------------------------------
+# -- no-op writes do no library work (docs/contract.md §5.8) -----------------------------------------------------------
 
 
 def test_no_op_writes_never_call_the_sync(db, flows):
@@ -369,7 +369,7 @@ def test_the_incremental_republish_of_a_troubleshooting_flow_is_a_full_one(db, f
         "c": ("C", "solution", content("C"), "team", True)}
 
 
-# -- the rule table (SPEC §4, in its order) ----------------------------------------------------------------
+# -- the rule table (docs/contract.md §4, in its order) ----------------------------------------------------------------
 
 
 def test_a_duplicate_id_is_reported_before_the_later_rules(db, flows):

@@ -1,4 +1,4 @@
-"""The application's own columns of accounts, users, trees and step_library (SPEC §1).
+"""The application's own columns of accounts, users, trees and step_library (docs/contract.md §1).
 
 Declared once as mixins, so `models` and `models_synced` map the same
 application; a real application would write them in its model classes. Types,

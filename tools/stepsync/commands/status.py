@@ -2,66 +2,24 @@
 
 Read-only (the session is set read-only before the first query), so it also
 runs on a hot standby. The revision, the package's newest revision and the
-install mode come from stepsync.install (head_revision, installed_revision,
-install_mode).
+install mode come from stepsync.history (revision_info).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import click
 import psycopg
 
-from stepsync.database import StepsyncError
-from stepsync.output import scalar
+from stepsync import database, replica
+from stepsync.database import scalar
+from stepsync.history import require_installed
+from stepsync.install import flows_after, unfinished_backfill
+from stepsync.output import cell, emit_json, print_table
 
 STATES = ("listed", "draft", "inactive", "archived")
 KNOWN_TYPES = ("troubleshooting", "procedural", "maintenance")
-
-
-def revision_info(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """{"revision", "head_revision", "install_mode"}: installed revision (None when not installed)."""
-    import importlib
-
-    for name in ("stepsync.install", "stepsync.history"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if all(hasattr(module, f) for f in ("head_revision", "installed_revision", "install_mode")):
-            return {"revision": module.installed_revision(conn), "head_revision": module.head_revision(),
-                    "install_mode": module.install_mode(conn)}
-    return _revision_info_fallback(conn)
-
-
-def _revision_info_fallback(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Before stepsync.install existed: the version table as alembic keeps it."""
-    revision = None
-    for table in ("public.stepsync_version", "public.alembic_version"):
-        if scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (table,)):
-            row = conn.execute(f"SELECT version_num FROM {table} LIMIT 1").fetchone()
-            revision = row[0] if row else None
-            break
-    head = None
-    try:
-        from alembic.script import ScriptDirectory
-
-        from stepsync.paths import MIGRATIONS_DIR
-
-        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-    except Exception:
-        head = None
-    installed = scalar(conn, "SELECT to_regnamespace('stepsync') IS NOT NULL")
-    return {"revision": revision if installed else None, "head_revision": head, "install_mode": None}
-
-
-def require_installed(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """revision_info, or a StepsyncError when stepsync is not installed in this database."""
-    info = revision_info(conn)
-    if info["revision"] is None:
-        raise StepsyncError(f"stepsync is not installed in database {conn.info.dbname}:"
-                            " run `stepsync install` (or `stepsync migrate` for a new database)")
-    return info
 
 
 def _flows(conn: psycopg.Connection[Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -124,8 +82,6 @@ def _owners(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 def backfill(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     """The backfill an install left unfinished (stepsync.backfill_progress), with the flows still to do; None
     when there is none, or when this role may not read the record (`stepsync doctor` says so then)."""
-    from stepsync.install import flows_after, unfinished_backfill
-
     readable = scalar(conn, "SELECT CASE WHEN pg_catalog.to_regclass('stepsync.backfill_progress') IS NULL THEN false"
                             " ELSE pg_catalog.has_table_privilege('stepsync.backfill_progress', 'SELECT') END")
     pending = unfinished_backfill(conn) if readable else None
@@ -135,9 +91,7 @@ def backfill(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
 
 
 def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """The whole status as a JSON-ready dict (SPEC §7 shape, plus details)."""
-    from stepsync import replica
-
+    """The whole status as a JSON-ready dict (docs/contract.md §7 shape, plus details)."""
     conn.execute("SET default_transaction_read_only = on")
     info = require_installed(conn)
     flows, by_type = _flows(conn)
@@ -183,10 +137,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 
 def render(status: dict[str, Any]) -> None:
     """Print the status as text and tables."""
-    import click
     import rich.table  # noqa: F401 - a missing rich fails here, before anything is printed
-
-    from stepsync.output import cell, print_table
 
     mode = f", installed {status['install_mode']}" if status["install_mode"] else ""
     newest = status["head_revision"] or "unknown"
@@ -216,3 +167,13 @@ def render(status: dict[str, Any]) -> None:
                    " `stepsync install` finishes it")
     for warning in status["warnings"]:
         click.echo(f"warning: {warning}", err=True)
+
+
+def run(url: str, as_json: bool) -> None:
+    """`stepsync status [--json]`."""
+    with database.connect(url, autocommit=True) as conn:
+        report = collect(conn)
+    if as_json:
+        emit_json(report)
+    else:
+        render(report)
