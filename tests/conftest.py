@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from stepsync import database
-from stepsync.cluster import ThrowawayCluster
+from stepsync_dev.cluster import ThrowawayCluster
 
 
 class Server:

@@ -918,9 +918,15 @@ def test_tables_change_owner_after_a_superuser_install(app_db, cli):
 
 LEGACY_ENV = '''\
 """A tiny alembic environment that runs stepsync's old revisions (0001 ... 0005) into alembic_version."""
+from pathlib import Path
+
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import stepsync.frozen
+
+# The old revisions' frozen SQL is a test fixture now (tests/legacy/sql/), not part of the package.
+stepsync.frozen.FROZEN_SQL_DIR = Path(context.config.attributes["frozen_sql"])
 engine = create_engine(context.config.attributes["url"], poolclass=pool.NullPool)
 with engine.connect() as connection:
     context.configure(connection=connection, transaction_per_migration=True, version_table="alembic_version")
@@ -931,16 +937,20 @@ engine.dispose()
 
 
 def legacy_database(db: Db, folder: Path) -> None:
-    """DB migrated by the old stepsync: its revisions 0001 ... 0005 with public.alembic_version."""
+    """DB migrated by the old stepsync: its revisions 0001 ... 0005 with public.alembic_version.
+
+    They are fixtures (tests/legacy/: the revisions as they shipped, their frozen SQL beside them); the
+    package keeps only their ids (stepsync.history.LEGACY_IDS), to move such a database to stepsync_version."""
     from alembic import command
     from alembic.config import Config
 
     (folder / "versions").mkdir(parents=True)
     (folder / "env.py").write_text(LEGACY_ENV)
-    for revision in sorted((REPO_ROOT / "db" / "migrations" / "legacy").glob("*.py")):
+    for revision in sorted((REPO_ROOT / "tests" / "legacy" / "versions").glob("*.py")):
         shutil.copy(revision, folder / "versions" / revision.name)
     config = Config()
     config.set_main_option("script_location", str(folder))
+    config.attributes["frozen_sql"] = str(REPO_ROOT / "tests" / "legacy" / "sql")
     config.attributes["url"] = db.url.replace("postgresql://", "postgresql+psycopg://", 1)
     command.upgrade(config, "head")
     assert db.rows("SELECT version_num FROM public.alembic_version") == [("0005",)]

@@ -1,8 +1,8 @@
-"""docs/api.md is generated from the database's own COMMENTs (tools/stepsync/apidoc.py).
+"""docs/api.md is generated from the database's own COMMENTs (tools/stepsync_dev/apidoc.py).
 
 The committed page must equal what a freshly migrated database gives, so that
 a COMMENT or a function changed without regenerating the page fails here.
-To regenerate: `python -m stepsync.apidoc --database-url URL > docs/api.md`
+To regenerate: `PYTHONPATH=tools python -m stepsync_dev.apidoc --database-url URL > docs/api.md`
 against a database at the newest revision, or run this file with
 STEPSYNC_UPDATE_API_DOC=1, which writes the page from the test's database.
 """
@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stepsync import apidoc
+from repo import REPO_ROOT
+from stepsync_dev import apidoc
 
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 UPDATE_ENV = "STEPSYNC_UPDATE_API_DOC"
@@ -73,9 +74,9 @@ def test_body_comment_is_what_a_function_body_starts_with():
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")}
     env.pop("STEPSYNC_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "stepsync.apidoc", *args],
+    return subprocess.run([sys.executable, "-m", "stepsync_dev.apidoc", *args],
                           check=False, capture_output=True, text=True, env=env, timeout=120)
 
 

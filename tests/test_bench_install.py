@@ -1,4 +1,4 @@
-"""The live-install benchmark (stepsync.bench.install, docs/contract.md §9.4) at a tiny size.
+"""The live-install benchmark (stepsync_dev.bench.install, docs/contract.md §9.4) at a tiny size.
 
 Only its correctness part is asserted: the install into a loaded application database, with
 writers running, loses nothing (every listed flow synced, the counts add up, check_library()
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 
-from stepsync.bench import install as bench_install
+from stepsync_dev.bench import install as bench_install
 
 
 def test_live_install_loses_nothing_and_cleans_up(server):
     result = bench_install.run(server.admin_url, flows=300, steps=5, writers=2, seconds_cap=30,
                                warmup=1.0, tail=1.0)
-    json.dumps(result)  # JSON-able, for `python -m stepsync.bench.install --json`
+    json.dumps(result)  # JSON-able, for `PYTHONPATH=tools python -m stepsync_dev.bench.install --json`
 
     assert result["install"]["error"] is None, result["install"]
     assert result["install"]["warning_count"] == 0

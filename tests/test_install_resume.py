@@ -41,7 +41,7 @@ from conftest import Db, Server
 from repo import REPO_ROOT
 from stepsync import history
 from stepsync import install as installer
-from stepsync.cluster import ThrowawayCluster
+from stepsync_dev.cluster import ThrowawayCluster
 from test_adopt import ACME, AUTHOR, as_role, seed
 
 HEAD = history.head_revision()

@@ -31,8 +31,8 @@ import pytest
 
 from flows import Flows, header, step
 from stepsync import database
-from stepsync.cluster import FAST_SETTINGS, ThrowawayCluster, _Postgresql
 from stepsync.pgbin import as_server_user, make_usable_by_server_user
+from stepsync_dev.cluster import FAST_SETTINGS, ThrowawayCluster, _Postgresql
 
 LOGICAL = ("-c wal_level=logical -c max_wal_senders=12 -c max_replication_slots=12"
            " -c max_logical_replication_workers=8 -c max_worker_processes=16 -c track_functions=pl")

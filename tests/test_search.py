@@ -1,7 +1,7 @@
 """Search (docs/contract.md §6.8, issue 11): the stored search vector and stepsync.search_steps.
 
 The ``sdb`` fixture checks that the migrated test database has the search vector
-(``stepsync.bench.search.ensure_search_schema``: the install revision put it
+(``stepsync_dev.bench.search.ensure_search_schema``: the install revision put it
 there) and creates the search functions of db/functions as they are, should the
 frozen copies lag behind.
 
@@ -28,8 +28,8 @@ from hypothesis.errors import InvalidArgument
 from psycopg.types.json import Jsonb
 
 from flows import Flows, step
-from stepsync.bench.search import ensure_search_schema, install_checkout_functions
 from stepsync.paths import FROZEN_SQL_DIR
+from stepsync_dev.bench.search import ensure_search_schema, install_checkout_functions
 
 INF = 2**31 - 1
 RANKS = {4: 1.0, 3: 0.4, 2: 0.2, 1: 0.1}

@@ -59,7 +59,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from stepsync import database
-from stepsync.cluster import ThrowawayCluster
+from stepsync_dev.cluster import ThrowawayCluster
 
 pytestmark = pytest.mark.soak
 

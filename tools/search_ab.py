@@ -2,8 +2,9 @@
 
     python tools/search_ab.py URL [ROUNDS]
 
-URL is a database filled by the search benchmark (`python -m stepsync.bench.search URL 1000000 1` keeps
-it). The frozen search_steps of stepsync_0002 and of the newest revision are created under other names
+URL is a database filled by the search benchmark
+(`PYTHONPATH=tools python -m stepsync_dev.bench.search URL 1000000 1` keeps it). The frozen
+search_steps of stepsync_0002 and of the newest revision are created under other names
 (stepsync.search_steps_<revision>), then every query of every class of the benchmark runs through both,
 alternating which goes first, ROUNDS times (default 3) after one warm-up each; p50 and p95 per class and
 user are printed, and whether both versions returned the same rows. Same rows, same plans for everything
@@ -22,7 +23,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from stepsync.bench import search as bench  # noqa: E402
+from stepsync_dev.bench import search as bench  # noqa: E402
 
 FROZEN = ROOT / "db" / "migrations" / "sql"
 

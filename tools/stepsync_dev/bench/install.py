@@ -26,7 +26,7 @@ databases and roles, normally a superuser):
 Target (§9.4): no application statement waits more than 2 s; nothing lost.
 
 `run(...)` returns a JSON-able dict; `render_markdown(result)` the section for docs/benchmarks.md.
-Alone: `python -m stepsync.bench.install --database-url URL --flows 100000` (without a URL: a
+Alone: `PYTHONPATH=tools python -m stepsync_dev.bench.install --database-url URL --flows 100000` (without a URL: a
 throwaway cluster, binaries from STEPSYNC_PG_BIN like the tests).
 """
 
@@ -879,13 +879,13 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 def _throwaway() -> Any:
     """`stepsync bench`'s own server: testing.postgresql (dev extra), else an embedded throwaway."""
-    from stepsync.throwaway import throwaway_server
+    from stepsync_dev.throwaway import throwaway_server
 
     return throwaway_server()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stepsync.bench.install", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m stepsync_dev.bench.install", description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=None,
                         help="a server and a role that may create databases and roles (default: a throwaway cluster)")
     parser.add_argument("--flows", type=int, default=100_000)

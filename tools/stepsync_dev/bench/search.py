@@ -426,7 +426,7 @@ def write_cost(conn: Conn, base_rows: int, rounds: int, log: Log) -> dict[str, A
     the search vector, its triggers and its GIN index (new); with the GIN index on the expression
     _search_document(title, content) in its definition before issue 11 (old); with neither (none). Server CPU
     of the inserting session; the GIN pending lists are merged at the end on that session and counted too."""
-    from stepsync.bench import flows as bench_flows
+    from stepsync_dev.bench import flows as bench_flows
 
     entries = bench_flows.app_side_entries("procedural", bench_flows.procedural(1000), False)
     conn.execute("DROP TABLE IF EXISTS public.bench_search_stage")
@@ -698,7 +698,8 @@ def write_svg(result: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
-def main() -> None:  # pragma: no cover - a manual entry point: python -m stepsync.bench.search URL ENTRIES ROUNDS
+# A manual entry point: PYTHONPATH=tools python -m stepsync_dev.bench.search URL ENTRIES ROUNDS
+def main() -> None:  # pragma: no cover
     import sys
 
     url, entries, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
