@@ -925,14 +925,19 @@ from sqlalchemy import create_engine, pool
 
 import stepsync.frozen
 
-# The old revisions' frozen SQL is a test fixture now (tests/legacy/sql/), not part of the package.
+# The old revisions' frozen SQL is a test fixture now (tests/legacy/sql/), not part of the package:
+# stepsync.frozen reads it from there while they run (this process only, put back afterwards).
+packaged = stepsync.frozen.FROZEN_SQL_DIR
 stepsync.frozen.FROZEN_SQL_DIR = Path(context.config.attributes["frozen_sql"])
-engine = create_engine(context.config.attributes["url"], poolclass=pool.NullPool)
-with engine.connect() as connection:
-    context.configure(connection=connection, transaction_per_migration=True, version_table="alembic_version")
-    with context.begin_transaction():
-        context.run_migrations()
-engine.dispose()
+try:
+    engine = create_engine(context.config.attributes["url"], poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, transaction_per_migration=True, version_table="alembic_version")
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+finally:
+    stepsync.frozen.FROZEN_SQL_DIR = packaged
 '''
 
 
