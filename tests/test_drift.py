@@ -1,6 +1,6 @@
 """The drift gate: `upgrade head` must leave exactly what db/functions/ defines.
 
-db/functions/ is the readable source of truth; revisions install frozen copies.
+db/ (functions, triggers, views, types) is the readable source of truth; revisions install frozen copies.
 This test migrates a fresh database, snapshots every function of schema
 stepsync, every trigger and every view as PostgreSQL prints them back, then
 applies every file of db/functions/ on top (inside a transaction that is rolled
@@ -16,11 +16,12 @@ import difflib
 import re
 
 from catalog import definitions
-from stepsync.paths import FUNCTIONS_DIR
+from stepsync.paths import object_files
 
 
 def expected_file(key: str) -> str:
-    """The db/functions file that must define the object named by a `definitions` key."""
+    """The file (in db/functions, db/triggers, db/views or db/types) that must define the object named by a
+    `definitions` key."""
     kind, _, rest = key.partition(" ")
     if kind == "function":
         return rest.split("(")[0].removeprefix("stepsync.") + ".sql"
@@ -32,13 +33,13 @@ def expected_file(key: str) -> str:
 
 def test_every_file_is_one_installed_object_and_every_object_has_its_file(db):
     installed = {expected_file(key) for key in definitions(db.conn)}
-    files = {path.name for path in FUNCTIONS_DIR.glob("*.sql")}
-    assert installed - files == set(), "objects without a file in db/functions/"
-    assert files - installed == set(), "files in db/functions/ that upgrade head does not install"
+    files = {path.name for path in object_files()}
+    assert installed - files == set(), "objects without a file in db/ (functions, triggers, views, types)"
+    assert files - installed == set(), "files in db/ that upgrade head does not install"
 
 
 def test_upgrade_head_matches_db_functions(db):
-    files = {path: path.read_text(encoding="utf-8") for path in sorted(FUNCTIONS_DIR.glob("*.sql"))}
+    files = {path: path.read_text(encoding="utf-8") for path in object_files()}
     # Views are created with plain CREATE VIEW (see step_library_entries.sql): drop and re-create
     # them first; what depends on them is re-created from its own file below.
     views = {path: re.search(r"^CREATE VIEW (\S+)", text, re.M) for path, text in files.items()}
@@ -75,7 +76,7 @@ def _tables_part(snapshot: dict[str, str]) -> dict[str, str]:
 def test_db_tables_are_the_tables_at_head(db, empty_db):
     """db/tables/ (the readable source of each table) builds exactly the tables `upgrade head` leaves."""
     from catalog import schema_snapshot
-    from stepsync.paths import TABLES_DIR
+    from stepsync.paths import INSTALL_DIR, TABLES_DIR
 
     assert sorted(p.stem for p in TABLES_DIR.glob("*.sql")) == sorted(TABLE_ORDER)
     with empty_db.connect() as conn:
@@ -83,7 +84,7 @@ def test_db_tables_are_the_tables_at_head(db, empty_db):
             conn.execute((TABLES_DIR / f"{name}.sql").read_text(encoding="utf-8"))
         # stepsync's own bookkeeping table lives in its schema and is created by the install itself.
         conn.execute("CREATE SCHEMA stepsync")
-        conn.execute((TABLES_DIR.parent / "install" / "backfill_progress.sql").read_text(encoding="utf-8"))
+        conn.execute((INSTALL_DIR / "backfill_progress.sql").read_text(encoding="utf-8"))
         from_files = _tables_part(schema_snapshot(conn))
     with db.connect() as conn:
         migrated = _tables_part(schema_snapshot(conn))

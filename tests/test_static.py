@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stepsync.paths import FROZEN_SQL_DIR, FUNCTIONS_DIR
+from stepsync.paths import FROZEN_SQL_DIR, INSTALL_DIR, object_files
 
 # Small LANGUAGE sql functions that PostgreSQL inlines into the calling query: one rule written once.
 # regprocedure -> how pgspot names it (its --proc-without-search-path takes that form).
@@ -69,8 +69,8 @@ def test_pgspot_finds_nothing_in_the_installed_sql(tmp_path):
     # scripts, preflight, backfill and uninstall included), and the current sources they are cut from.
     for revision in sorted(p for p in FROZEN_SQL_DIR.iterdir() if p.is_dir() and p.name.startswith("stepsync_")):
         files += [str(f) for f in sorted(revision.glob("*.sql"))]
-    files += [str(f) for f in sorted((FUNCTIONS_DIR.parent / "install").glob("*.sql"))]
-    files += [str(f) for f in sorted(FUNCTIONS_DIR.glob("*.sql"))]
+    files += [str(f) for f in sorted(INSTALL_DIR.glob("*.sql"))]
+    files += [str(f) for f in object_files()]
     inlined = [f"--proc-without-search-path={name}" for name in INLINED.values()]
     result = subprocess.run([pgspot, "-a", *inlined, *files], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

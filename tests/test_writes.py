@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from flows import Flows, content, header, step
-from stepsync.paths import FUNCTIONS_DIR
+from stepsync.paths import object_file
 
 CHANGED = (
     "DROP FUNCTION IF EXISTS stepsync._sync(uuid, text, jsonb, boolean, uuid, uuid)",
@@ -28,7 +28,7 @@ CHANGED = (
 def current_functions(db):
     with db.connect(autocommit=False) as conn:
         for item in CHANGED:
-            conn.execute(item if item.startswith("DROP ") else (FUNCTIONS_DIR / item).read_text(encoding="utf-8"))
+            conn.execute(item if item.startswith("DROP ") else object_file(item).read_text(encoding="utf-8"))
         conn.commit()
 
 

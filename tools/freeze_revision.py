@@ -1,7 +1,7 @@
 """Write stepsync's frozen revisions from the sources in db/ (a developer's tool; not shipped).
 
     python tools/freeze_revision.py status
-        which files of db/functions/ and db/install/ differ from what the
+        which files of db/ (types, views, functions, triggers, install) differ from what the
         revisions install at head (their newest frozen copies)
     python tools/freeze_revision.py new "what it changes"
         a new revision db/migrations/versions/stepsync_NNNN_<slug>.py that
@@ -30,7 +30,12 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# db/ by kind: the objects' sources (one object a file, named after it), and the install's own steps.
+TYPES = ROOT / "db" / "types"
+VIEWS = ROOT / "db" / "views"
 FUNCTIONS = ROOT / "db" / "functions"
+TRIGGERS = ROOT / "db" / "triggers"
+OBJECTS = (TYPES, VIEWS, FUNCTIONS, TRIGGERS)
 INSTALL = ROOT / "db" / "install"
 FROZEN = ROOT / "db" / "migrations" / "sql"
 VERSIONS = ROOT / "db" / "migrations" / "versions"
@@ -40,8 +45,12 @@ SUMS = "SHA256SUMS"
 
 def sources() -> dict[str, Path]:
     """File name -> current source, for every file a revision may freeze."""
-    found = {p.name: p for p in sorted(FUNCTIONS.glob("*.sql"))}
-    found.update({p.name: p for p in sorted(INSTALL.glob("*.sql"))})
+    found: dict[str, Path] = {}
+    for folder in (*OBJECTS, INSTALL):
+        for path in sorted(folder.glob("*.sql")):
+            if path.name in found:
+                sys.exit(f"{path.name} is in both {found[path.name].parent} and {folder}: file names must be unique")
+            found[path.name] = path
     return found
 
 
@@ -60,7 +69,7 @@ def newest_copies() -> dict[str, Path]:
 
 
 def changed() -> tuple[list[str], list[str]]:
-    """(changed files, new files) of db/functions and db/install against the newest frozen copies."""
+    """(changed files, new files) of db/ against the newest frozen copies."""
     copies = newest_copies()
     edited, added = [], []
     for name, path in sources().items():
@@ -78,7 +87,7 @@ def write_sums(directory: Path) -> None:
 
 
 def _is_trigger(name: str) -> bool:
-    return "__t" in name and not name.startswith("tg_")
+    return (TRIGGERS / name).is_file()
 
 
 def _drop(name: str) -> str:
@@ -87,9 +96,9 @@ def _drop(name: str) -> str:
     if _is_trigger(name):
         table, trigger = stem.split("__", 1)
         return f"DROP TRIGGER IF EXISTS {trigger} ON public.{table};"
-    text = (FUNCTIONS / name).read_text(encoding="utf-8")
-    if re.search(r"^CREATE VIEW", text, re.M):
+    if (VIEWS / name).is_file():
         return f"DROP VIEW IF EXISTS public.{stem};"
+    text = (FUNCTIONS / name).read_text(encoding="utf-8")
     kind = "PROCEDURE" if re.search(r"^CREATE OR REPLACE PROCEDURE", text, re.M) else "FUNCTION"
     return f"DROP {kind} IF EXISTS stepsync.{stem};"
 
@@ -97,7 +106,7 @@ def _drop(name: str) -> str:
 TEMPLATE = '''"""{message}
 
 Installs the frozen copies in db/migrations/sql/{revision}/ (written by
-tools/freeze_revision.py from db/functions/): {files}.
+tools/freeze_revision.py from db/): {files}.
 Downgrading puts back the copies of {previous} and drops what is new. Schema
 stepsync's comment names the revision installed (stepsync status reads it).
 
@@ -140,10 +149,11 @@ def downgrade() -> None:
 def new(message: str) -> Path:
     edited, added = changed()
     if not edited and not added:
-        sys.exit("nothing changed in db/functions or db/install: no revision to write")
-    install_only = [n for n in edited + added if (INSTALL / n).exists() and not (FUNCTIONS / n).exists()]
+        sys.exit("nothing changed in db/: no revision to write")
+    install_only = [n for n in edited + added if (INSTALL / n).exists() or (TYPES / n).exists()]
     if install_only:
-        sys.exit(f"db/install files changed ({', '.join(install_only)}): the install itself changes; write that"
+        sys.exit(f"db/install or db/types files changed ({', '.join(install_only)}): the install itself changes;"
+                 " write that"
                  " revision by hand (see stepsync_0002_install.py), then `refresh` it")
     previous = revisions()[-1]
     before = newest_copies()
@@ -153,8 +163,9 @@ def new(message: str) -> Path:
     directory = FROZEN / revision
     directory.mkdir()
     names = sorted(edited + added)
+    available = sources()
     for name in names:
-        shutil.copyfile(FUNCTIONS / name, directory / name)
+        shutil.copyfile(available[name], directory / name)
     write_sums(directory)
     restore = {name: before[name].parent.name for name in sorted(edited)}
     path = VERSIONS / f"{revision}_{slug}.py"
@@ -186,7 +197,7 @@ def refresh(revision: str) -> None:
     available = sources()
     for path in sorted(directory.glob("*.sql")):
         if path.name not in available:
-            sys.exit(f"{path.name} has no source in db/functions or db/install any more: edit the revision by hand")
+            sys.exit(f"{path.name} has no source in db/ any more: edit the revision by hand")
         shutil.copyfile(available[path.name], path)
     write_sums(directory)
 
@@ -207,7 +218,7 @@ def main() -> None:
         for name in added:
             print(f"new      {name}")
         if not edited and not added:
-            print("db/functions and db/install match what the revisions install at head")
+            print("db/ matches what the revisions install at head")
     elif args.command == "new":
         print(f"wrote {new(args.message).relative_to(ROOT)}")
     else:

@@ -7,7 +7,7 @@
 --
 -- Synced rows (is_flow_synced) belong to their flow: only the sync writes them, clients may change
 -- usage_count, rating and rating_count (db/functions/tg_step_library__guard.sql). Triggers:
--- db/functions/step_library__*.sql.
+-- db/triggers/step_library__*.sql.
 CREATE TABLE public.step_library (
     id              uuid          NOT NULL DEFAULT gen_random_uuid(),
     title           text          NOT NULL,

@@ -1,5 +1,5 @@
 -- public.trees: the flows. The application's table; stepsync adds only triggers to it
--- (db/functions/trees__*.sql: updated_at, the sync, retire on delete). A write that publishes,
+-- (db/triggers/trees__*.sql: updated_at, the sync, retire on delete). A write that publishes,
 -- re-publishes, deactivates, archives or deletes a flow changes the library through them.
 CREATE TABLE public.trees (
     id              uuid        NOT NULL DEFAULT gen_random_uuid(),

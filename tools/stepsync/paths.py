@@ -22,6 +22,22 @@ DB_DIR = _dir("stepsync.db")
 MIGRATIONS_DIR = DB_DIR / "migrations"
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
 FROZEN_SQL_DIR = MIGRATIONS_DIR / "sql"
-FUNCTIONS_DIR = DB_DIR / "functions"
+# db/ by kind, one object a file named after it: the current source of every object stepsync installs.
 TABLES_DIR = DB_DIR / "tables"
+TYPES_DIR = DB_DIR / "types"
+VIEWS_DIR = DB_DIR / "views"
+FUNCTIONS_DIR = DB_DIR / "functions"
+TRIGGERS_DIR = DB_DIR / "triggers"
+INSTALL_DIR = DB_DIR / "install"   # the install's own steps (preflight, columns, backfill, uninstall...)
+OBJECT_DIRS = (TYPES_DIR, VIEWS_DIR, FUNCTIONS_DIR, TRIGGERS_DIR)
 EXAMPLES_DIR = _dir("stepsync.examples")
+
+
+def object_files() -> list[Path]:
+    """The source file of every type, view, function and trigger stepsync installs, sorted by file name."""
+    return sorted((path for folder in OBJECT_DIRS for path in folder.glob("*.sql")), key=lambda path: path.name)
+
+
+def object_file(name: str) -> Path | None:
+    """The source file called NAME (for example "preview.sql") in whichever folder of its kind it is."""
+    return next((folder / name for folder in OBJECT_DIRS if (folder / name).is_file()), None)

@@ -36,8 +36,8 @@ ENABLED = {"O": "origin", "A": "always", "R": "replica", "D": "disabled"}
 
 def expected_triggers() -> dict[str, tuple[str, ...]]:
     """table -> stepsync's trigger names on it: stepsync.owned's list and the packaged
-    db/functions/<table>__<trigger>.sql files (the union, should one lag behind the other)."""
-    from stepsync.paths import FUNCTIONS_DIR
+    db/triggers/<table>__<trigger>.sql files (the union, should one lag behind the other)."""
+    from stepsync.paths import TRIGGERS_DIR
 
     found: dict[str, list[str]] = {table: [] for table in TABLES}
     try:
@@ -47,7 +47,7 @@ def expected_triggers() -> dict[str, tuple[str, ...]]:
             found.setdefault(table, []).extend(names)
     except (ImportError, AttributeError):
         pass
-    for path in sorted(FUNCTIONS_DIR.glob("*__*.sql")):
+    for path in sorted(TRIGGERS_DIR.glob("*__*.sql")):
         table, _, trigger = path.stem.partition("__")
         if table in TABLES:
             found[table].append(trigger)

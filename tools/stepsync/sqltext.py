@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -249,17 +248,14 @@ def parse_view(file: str, statement: str) -> PackagedView:
     return PackagedView(file=file, name=name, options=options, query=m.group(3))
 
 
-def packaged(functions_dir: Path | None = None) -> tuple[list[PackagedFunction], list[PackagedTrigger],
-                                                         list[PackagedView]]:
-    """Every function, trigger and view the packaged SQL defines."""
-    if functions_dir is None:
-        from stepsync.paths import FUNCTIONS_DIR
+def packaged() -> tuple[list[PackagedFunction], list[PackagedTrigger], list[PackagedView]]:
+    """Every function, trigger and view the packaged SQL defines (db/functions, db/triggers, db/views)."""
+    from stepsync.paths import object_files
 
-        functions_dir = FUNCTIONS_DIR
     functions: list[PackagedFunction] = []
     triggers: list[PackagedTrigger] = []
     views: list[PackagedView] = []
-    for path in sorted(Path(functions_dir).glob("*.sql")):
+    for path in object_files():
         last: Any = None
         for statement in split_statements(path.read_text(encoding="utf-8")):
             bare = " ".join(strip_comments(statement).split())

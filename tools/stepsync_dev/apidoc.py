@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 
 from stepsync import owned
-from stepsync.paths import FUNCTIONS_DIR
+from stepsync.paths import object_file
 
 #: The command that regenerates the page, printed in its header and by the test.
 REGENERATE = "PYTHONPATH=tools python -m stepsync_dev.apidoc --database-url URL > docs/api.md"
@@ -185,10 +185,12 @@ def _anchor(text: str) -> str:
 
 
 def _source_link(file_name: str) -> str | None:
-    """A link from docs/ to db/functions/FILE_NAME when that file exists."""
-    if (FUNCTIONS_DIR / file_name).is_file():
-        return f"[`db/functions/{file_name}`](../db/functions/{file_name})"
-    return None
+    """A link from docs/ to the source file FILE_NAME (db/functions, db/triggers or db/views) when it exists."""
+    path = object_file(file_name)
+    if path is None:
+        return None
+    where = f"db/{path.parent.name}/{file_name}"
+    return f"[`{where}`](../{where})"
 
 
 def body_comment(source: str | None) -> list[str]:

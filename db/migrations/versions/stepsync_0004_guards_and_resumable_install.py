@@ -92,7 +92,8 @@ PENDING = (f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{revisio
 
 def upgrade() -> None:
     # Triggers keep how they were enabled (a subscriber's ENABLE ALWAYS): CREATE OR REPLACE resets it.
-    frozen.transaction(op, frozen.read(revision, "backfill_progress.sql"),
+    frozen.transaction(op, frozen.read(revision, "library_node.sql"),   # the row type, now db/types/ (kept as it is)
+                       frozen.read(revision, "backfill_progress.sql"),
                        *(frozen.read(revision, name) for name in FUNCTIONS),
                        frozen.read("stepsync_0002", "triggers_save.sql"),
                        *(frozen.read(revision, name) for name in TRIGGERS),

@@ -9,7 +9,7 @@ finding of its own):
   bulk load that never re-enabled it; consistently ENABLE or, on a
   subscriber set up by `stepsync replica --enable-always`, ENABLE ALWAYS);
 * definitions: every function, trigger and view of the packaged SQL
-  (db/functions/*.sql, stepsync.paths.FUNCTIONS_DIR) is installed as the file
+  (db/functions, db/triggers, db/views: stepsync.paths.object_files) is installed as the file
   defines it, and schema stepsync holds no function the files do not define;
 * ownership: the tables the sync writes and the sync's SECURITY DEFINER
   functions have one owner (the marker check and the guards rely on it);
@@ -62,7 +62,7 @@ from stepsync.database import StepsyncError, scalar
 from stepsync.history import revision_info
 from stepsync.install import flows_after, unfinished_backfill
 from stepsync.output import emit_json
-from stepsync.paths import FUNCTIONS_DIR
+from stepsync.paths import object_files
 from stepsync.sqltext import (
     PackagedFunction,
     PackagedTrigger,
@@ -373,7 +373,7 @@ SELECT 'view ' || c.oid::regclass::text,
 
 def compare_exact(conn: psycopg.Connection[Any]) -> list[Finding]:
     """Apply every packaged file inside a transaction that is rolled back; compare definitions before and after."""
-    files = {path: path.read_text(encoding="utf-8") for path in sorted(FUNCTIONS_DIR.glob("*.sql"))}
+    files = {path: path.read_text(encoding="utf-8") for path in object_files()}
     views = {path: re.search(r"^CREATE (?:OR REPLACE )?VIEW (\S+)", text, re.MULTILINE) for path, text in files.items()}
     try:
         with conn.transaction(force_rollback=True):

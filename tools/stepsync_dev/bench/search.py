@@ -53,12 +53,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # -- schema -------------------------------------------------------------------------------------------------------
 
-def _db_dir() -> Path:
-    from stepsync import paths
-
-    return Path(paths.DB_DIR)
-
-
 def search_schema_installed(conn: Conn) -> bool:
     """Whether the stored search vector, its index and the search_steps with `complete` are in place."""
     row = conn.execute(
@@ -83,12 +77,15 @@ SEARCH_FUNCTIONS = ("_search_document", "tg_step_library__search_vector", "step_
 
 
 def install_checkout_functions(conn: Conn) -> None:
-    """Create the search functions and triggers of this checkout's db/functions over the installed ones (same
+    """Create the search functions and triggers of this checkout's db/ over the installed ones (same
     signatures), so that the tests and a benchmark run see the files as they are before a revision freezes them."""
-    functions = _db_dir() / "functions"
+    from stepsync.paths import object_file
+
     with conn.transaction():
         for name in SEARCH_FUNCTIONS:
-            conn.execute((functions / f"{name}.sql").read_text())
+            source = object_file(f"{name}.sql")
+            assert source is not None, name
+            conn.execute(source.read_text())
 
 
 # -- the data -----------------------------------------------------------------------------------------------------
