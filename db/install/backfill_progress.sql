@@ -24,5 +24,4 @@ COMMENT ON COLUMN stepsync.backfill_progress.after_tree_id IS
 COMMENT ON COLUMN stepsync.backfill_progress.flows_done IS 'Flows looked at so far (synced, retired or skipped).';
 COMMENT ON COLUMN stepsync.backfill_progress.rows_written IS 'Library rows written or retired so far.';
 COMMENT ON COLUMN stepsync.backfill_progress.updated_at IS 'When a batch last moved the cursor.';
-
-REVOKE ALL ON TABLE stepsync.backfill_progress FROM PUBLIC;
+-- No grant: only its owner (the tables' owner, as whom the install and the sync run) reads or writes it.
