@@ -18,7 +18,10 @@ INLINED = {"stepsync._may_see(text,uuid,uuid,uuid,uuid)":
            "stepsync._may_see(p_visibility text,p_account_id uuid,p_created_by uuid,p_user_id uuid,"
            "p_user_account_id uuid)",
            "stepsync._popularity_class(integer,uuid)": "stepsync._popularity_class(p_usage_count integer,p_id uuid)",
-           "stepsync._class_key(integer)": "stepsync._class_key(p_class integer)"}
+           "stepsync._class_key(integer)": "stepsync._class_key(p_class integer)",
+           "stepsync._match_tier(tsvector,tsquery,tsquery,tsquery)":
+           "stepsync._match_tier(p_vector pg_catalog.tsvector,p_title pg_catalog.tsquery,"
+           "p_title_group pg_catalog.tsquery,p_with_instructions pg_catalog.tsquery)"}
 
 
 def test_every_function_pins_search_path_and_is_commented(db):
@@ -114,6 +117,9 @@ def test_the_inlined_helpers_are_inlined(db):
         "EXPLAIN (VERBOSE) SELECT stepsync._popularity_class(s.usage_count, s.id), stepsync._class_key(s.usage_count)"
         " FROM public.step_library AS s"))
     assert "_class_key" not in plan and "_popularity_class" not in plan and "uuid_send" in plan, plan
+    plan = "\n".join(r[0] for r in db.rows(
+        "EXPLAIN (VERBOSE) SELECT stepsync._match_tier(s.search_vector, 'a:A', 'a:AB', 'a:ABC') FROM step_library s"))
+    assert "_match_tier" not in plan and "@@" in plan, plan
     for name in INLINED:
         language, volatility, definer = db.rows(
             "SELECT l.lanname, p.provolatile, p.prosecdef FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"

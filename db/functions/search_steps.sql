@@ -287,8 +287,7 @@ BEGIN
         -- One flow, or path A: the rows matching the index condition (at most c_probe of them for path A).
         SELECT pg_catalog.count(*),
                COALESCE(pg_catalog.array_agg(m.id) FILTER (WHERE m.visible), '{}'),
-               pg_catalog.array_agg(CASE WHEN m.search_vector @@ v_q_a THEN 4 WHEN m.search_vector @@ v_q_ab THEN 3
-                                         WHEN m.search_vector @@ v_q_abc THEN 2 ELSE 1 END) FILTER (WHERE m.visible),
+               pg_catalog.array_agg(stepsync._match_tier(m.search_vector, v_q_a, v_q_ab, v_q_abc)) FILTER (WHERE m.visible),
                pg_catalog.array_agg(m.usage_count) FILTER (WHERE m.visible),
                pg_catalog.array_agg(m.rating) FILTER (WHERE m.visible),
                pg_catalog.array_agg(m.class) FILTER (WHERE m.visible)
@@ -359,8 +358,7 @@ BEGIN
                    pg_catalog.array_agg(s.usage_count), pg_catalog.array_agg(s.rating), pg_catalog.array_agg(x.class)
               INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
               FROM public.step_library AS s,
-                   LATERAL (SELECT CASE WHEN s.search_vector @@ v_q_a THEN 4 WHEN s.search_vector @@ v_q_ab THEN 3
-                                        WHEN s.search_vector @@ v_q_abc THEN 2 ELSE 1 END AS tier,
+                   LATERAL (SELECT stepsync._match_tier(s.search_vector, v_q_a, v_q_ab, v_q_abc) AS tier,
                                    stepsync._popularity_class(s.usage_count, s.id) AS class) AS x
              WHERE s.is_active
                AND s.search_vector @@ v_cond
@@ -420,8 +418,7 @@ BEGIN
     IF v_rest THEN
         -- The rest at once: every visible row matching the query in the classes not yet in the arrays.
         SELECT COALESCE(pg_catalog.array_agg(m.id), '{}'),
-               pg_catalog.array_agg(CASE WHEN m.search_vector @@ v_q_a THEN 4 WHEN m.search_vector @@ v_q_ab THEN 3
-                                         WHEN m.search_vector @@ v_q_abc THEN 2 ELSE 1 END),
+               pg_catalog.array_agg(stepsync._match_tier(m.search_vector, v_q_a, v_q_ab, v_q_abc)),
                pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class)
           INTO b_ids, b_tiers, b_usage, b_ratings, b_classes
           FROM (SELECT s.id, s.usage_count, s.rating, s.search_vector,

@@ -46,6 +46,7 @@ FUNCTIONS = (
     "_may_see.sql",
     "_popularity_class.sql",
     "_class_key.sql",
+    "_match_tier.sql",
     "_json_tokens.sql",
     "_walk_troubleshooting.sql",
     "_nodes.sql",
@@ -83,6 +84,8 @@ NEW = (
     "DROP FUNCTION IF EXISTS stepsync._may_see(text, uuid, uuid, uuid, uuid);",
     "DROP FUNCTION IF EXISTS stepsync._popularity_class(integer, uuid);",
     "DROP FUNCTION IF EXISTS stepsync._class_key(integer);",
+    "DROP FUNCTION IF EXISTS stepsync._match_tier(pg_catalog.tsvector, pg_catalog.tsquery, pg_catalog.tsquery,"
+    " pg_catalog.tsquery);",
     "DROP FUNCTION IF EXISTS stepsync._json_tokens(text);",
     "DROP TABLE IF EXISTS stepsync.backfill_progress;",
 )
