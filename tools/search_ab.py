@@ -1,10 +1,10 @@
 """Two versions of stepsync.search_steps on the same library, interleaved (a developer's tool; not shipped).
 
-    python tools/search_ab.py URL [ROUNDS]
+    python tools/search_ab.py URL [ROUNDS] [BASE]
 
 URL is a database filled by the search benchmark
 (`PYTHONPATH=tools python -m stepsync_dev.bench.search URL 1000000 1` keeps it). The frozen
-search_steps of stepsync_0002 and of the newest revision are created under other names
+search_steps of BASE (default stepsync_0002) and of the newest revision are created under other names
 (stepsync.search_steps_<revision>), then every query of every class of the benchmark runs through both,
 alternating which goes first, ROUNDS times (default 3) after one warm-up each; p50 and p95 per class and
 user are printed, and whether both versions returned the same rows. Same rows, same plans for everything
@@ -28,19 +28,20 @@ from stepsync_dev.bench import search as bench  # noqa: E402
 FROZEN = ROOT / "db" / "migrations" / "sql"
 
 
-def versions() -> list[tuple[str, str]]:
-    """(revision, search_steps.sql) for stepsync_0002 and the newest revision that froze search_steps."""
+def versions(base: str) -> list[tuple[str, str]]:
+    """(revision, search_steps.sql) for BASE and the newest revision that froze search_steps."""
     found = sorted(p.parent.name for p in FROZEN.glob("stepsync_*/search_steps.sql"))
     return [(rev, (FROZEN / rev / "search_steps.sql").read_text(encoding="utf-8"))
-            for rev in dict.fromkeys(["stepsync_0002", found[-1]])]
+            for rev in dict.fromkeys([base, found[-1]])]
 
 
 def main() -> None:
     url = sys.argv[1]
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    base = sys.argv[3] if len(sys.argv) > 3 else "stepsync_0002"
     conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
     names = []
-    for revision, text in versions():
+    for revision, text in versions(base):
         name = f"search_steps_{revision}"
         body = text.split("\nCOMMENT ON FUNCTION")[0]
         body, n = re.subn(r"CREATE OR REPLACE FUNCTION stepsync\.search_steps\(",
