@@ -38,6 +38,7 @@ from psycopg import sql as pgsql
 from stepsync import database, history
 from stepsync.database import StepsyncError, one_row
 from stepsync.paths import FROZEN_SQL_DIR
+from stepsync.resync import NEEDS_WORK
 
 head_revision = history.head_revision
 installed_revision = history.installed_revision
@@ -191,9 +192,7 @@ def unfinished_backfill(conn: psycopg.Connection[Any]) -> Pending | None:
 
 # The flows the backfill looks at (as stepsync.backfill_batch chooses them), after a cursor.
 _NEEDING_AFTER = ("SELECT count(*) FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
-                  " AND ((t.status = 'published' AND t.is_active)"
-                  " OR ((NOT t.is_active OR t.status = 'archived') AND EXISTS (SELECT FROM public.step_library s"
-                  " WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
+                  f" AND {NEEDS_WORK}")
 
 
 def flows_after(conn: psycopg.Connection[Any], after: Any) -> int:

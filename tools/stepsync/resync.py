@@ -99,14 +99,15 @@ class ResyncStopped(Exception):
         self.error = error
 
 
-# --all looks at the flows that can need work, as stepsync.backfill_batch does: listed flows, and
-# deactivated or archived ones that still have active entries (drafts keep their last publish, §5.4).
-_NEEDS_WORK = ("((t.status = 'published' AND t.is_active)"
-               " OR ((NOT t.is_active OR t.status = 'archived')"
-               "     AND EXISTS (SELECT FROM public.step_library AS s"
-               "                  WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
+# --all (and the install's count of the backfill's flows) looks at the flows that can need work, as
+# stepsync.backfill_batch does: listed flows, and deactivated or archived ones that still have active
+# entries (drafts keep their last publish, docs/contract.md §5.4).
+NEEDS_WORK = ("((t.status = 'published' AND t.is_active)"
+              " OR ((NOT t.is_active OR t.status = 'archived')"
+              "     AND EXISTS (SELECT FROM public.step_library AS s"
+              "                  WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
 _LOCK_ALL = ("SELECT t.id, t.name FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
-             f" AND {_NEEDS_WORK} ORDER BY t.id LIMIT %(batch)s FOR NO KEY UPDATE OF t")
+             f" AND {NEEDS_WORK} ORDER BY t.id LIMIT %(batch)s FOR NO KEY UPDATE OF t")
 _LOCK_IDS = ("SELECT t.id, t.name FROM public.trees AS t WHERE t.id = ANY (%(ids)s::uuid[])"
              " ORDER BY t.id FOR NO KEY UPDATE")
 _COUNT = ("SELECT s.source_tree_id, count(*) FROM public.step_library AS s"
@@ -136,7 +137,7 @@ def count_flows(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None, a
     if tree_ids is not None:
         return len(tree_ids)
     return int(scalar(conn, "SELECT count(*) FROM public.trees AS t WHERE (%s::uuid IS NULL OR t.id > %s::uuid)"
-                            f" AND {_NEEDS_WORK}", (after, after)))
+                            f" AND {NEEDS_WORK}", (after, after)))
 
 
 def _sync_locked(conn: psycopg.Connection[Any], flows: list[tuple[Any, ...]]) -> list[FlowChange]:
