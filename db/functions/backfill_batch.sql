@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION stepsync.backfill_batch(p_after uuid, p_limit integer
 RETURNS TABLE (last_tree_id uuid, flows integer, written integer, skipped integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 AS $function$
 -- Brings the next p_limit flows (null: all) after p_after (in id order; null: from the start) and
 -- up to p_through (null: to the end) that need it to

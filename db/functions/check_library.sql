@@ -9,6 +9,7 @@ RETURNS TABLE (
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 AS $function$
 -- stepsync.check_library(): the oracle. Derives from scratch, from the flows

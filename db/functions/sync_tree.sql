@@ -6,6 +6,7 @@ RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 AS $function$
 -- stepsync.sync_tree(p_tree_id): bring one flow's library entries to the state
 -- docs/contract.md §5 gives for its current row (§6.6), for repair and backfill: a listed

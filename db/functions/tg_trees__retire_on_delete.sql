@@ -6,6 +6,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 AS $function$
 -- stepsync.tg_trees__retire_on_delete(): BEFORE DELETE row trigger function on
 -- public.trees (docs/contract.md §5.5). It retires the flow's entries before the row goes,
