@@ -13,7 +13,7 @@ transaction as the tables' owner:
   3. The library's rule as row-level security, for `stepsync install
      --row-security VIEWER`: stepsync.enable_row_security, disable_row_security,
      current_viewer and current_viewer_account (this revision enables nothing:
-     the install does, when asked).
+     the install does, when asked); stepsync.check_row_security for doctor.
   4. search_steps reads its rows with the caller's rights, after
      stepsync._search_ranked (SECURITY DEFINER, so the full-text index works
      under row-level security) found and ranked them.
@@ -43,6 +43,7 @@ FUNCTIONS = (
     "restore_policies.sql",
     "enable_row_security.sql",
     "disable_row_security.sql",
+    "check_row_security.sql",
     "backfill_batch.sql",
     "check_library.sql",
     "sync_tree.sql",
@@ -60,6 +61,7 @@ PREVIOUS = {
 }
 NEW = (
     "DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer);",
+    "DROP FUNCTION IF EXISTS stepsync.check_row_security();",
     "DROP FUNCTION IF EXISTS stepsync.enable_row_security(text);",
     "DROP FUNCTION IF EXISTS stepsync.disable_row_security();",
     "DROP FUNCTION IF EXISTS stepsync.restore_policies();",
