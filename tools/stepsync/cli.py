@@ -63,12 +63,21 @@ def migrate(ctx: Context) -> None:
     command.run(ctx.url)
 
 
+ROW_SECURITY_HELP = ("Enforce the library's visibility rule as row-level security on step_library for every"
+                     " role but the owner; VIEWER is the SQL expression giving the current user's uuid, such as"
+                     " auth.uid() (Supabase) or (current_setting('request.jwt.claims', true)::json->>'sub')::uuid"
+                     " (PostgREST).")
+
+
 @cli.command()
 @click.option("--no-backfill", is_flag=True,
               help="Do not sync the flows listed now (on a large database: then `stepsync resync --all`, or"
                    " `stepsync install` again).")
+@click.option("--row-security", "viewer", metavar="VIEWER", default=None, help=ROW_SECURITY_HELP)
+@click.option("--no-row-security", is_flag=True,
+              help="Stop enforcing it (without either option, an install keeps what is set).")
 @pass_ctx
-def install(ctx: Context, no_backfill: bool) -> None:
+def install(ctx: Context, no_backfill: bool, viewer: str | None, no_row_security: bool) -> None:
     """Install stepsync into the application's existing tables, or upgrade it
     (checks first, changes nothing on a problem); finishes a backfill an earlier install left unfinished.
 
@@ -77,7 +86,9 @@ def install(ctx: Context, no_backfill: bool) -> None:
     """
     from stepsync.commands import install as command
 
-    command.run(ctx.url, no_backfill)
+    if viewer is not None and no_row_security:
+        raise click.UsageError("--row-security and --no-row-security exclude each other")
+    command.run(ctx.url, no_backfill, viewer=viewer, no_row_security=no_row_security)
 
 
 @cli.command()
@@ -93,11 +104,12 @@ def uninstall(ctx: Context, drop_columns: bool) -> None:
 
 @cli.command("sql")
 @click.option("--no-backfill", is_flag=True, help="Leave the backfill out of the script.")
-def sql_command(no_backfill: bool) -> None:
+@click.option("--row-security", "viewer", metavar="VIEWER", default=None, help=ROW_SECURITY_HELP)
+def sql_command(no_backfill: bool, viewer: str | None) -> None:
     """Print the install as a psql script (for a database without stepsync), without connecting anywhere."""
     from stepsync.commands import sql as command
 
-    command.run(no_backfill)
+    command.run(no_backfill, viewer=viewer)
 
 
 @cli.command()
@@ -182,7 +194,7 @@ def status(ctx: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of lines.")
 @pass_ctx
 def doctor(ctx: Context, exact: bool, as_json: bool) -> None:
-    """Check the installation: triggers, definitions, owners, revision, replication, library, flows.
+    """Check the installation: triggers, definitions, owners, revision, replication, row-level security, library, flows.
 
     One line per finding, naming the object and the fix; exit status 1 when there is any.
     """

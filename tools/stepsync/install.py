@@ -36,9 +36,11 @@ import psycopg
 from psycopg import sql as pgsql
 
 from stepsync import database, history
+from stepsync import row_security as rls
 from stepsync.database import StepsyncError, one_row
 from stepsync.paths import FROZEN_SQL_DIR
 from stepsync.resync import NEEDS_WORK
+from stepsync.row_security import RowSecurity
 
 head_revision = history.head_revision
 installed_revision = history.installed_revision
@@ -275,19 +277,31 @@ FINISH_LATER = "run `stepsync install` again, or `stepsync resync --all`, to fin
 BACKFILL_LATER = "run `stepsync install` again, or `stepsync resync --all`, later to sync the flows listed now"
 
 
+def _row_security(url: str, wanted: RowSecurity, message: str) -> str:
+    """MESSAGE, with what the install did about row-level security (docs/contract.md §12), if anything."""
+    with database.connect(url) as conn, _as_owner(conn):
+        done = rls.apply(conn, wanted)
+    return message if done is None else f"{message}; {done}"
+
+
 def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
             warn: Callable[[str], None],
             progress: Callable[[int, int, int], None] | None = None,
-            stop: Callable[[], bool] | None = None) -> str:
+            stop: Callable[[], bool] | None = None,
+            row_security: RowSecurity = RowSecurity()) -> str:
     """Install or upgrade stepsync in the application database at URL; returns what it did, in a line.
 
     Then the backfill, from where an earlier install left it (stepsync.backfill_progress): at the
     newest revision already, `stepsync install` finishes a backfill that was cut off. STOP() is asked
-    between backfill batches (see `backfill`). Raises PreflightFailed (nothing changed) when the
-    database cannot take it, BackfillInterrupted when the backfill was interrupted.
+    between backfill batches (see `backfill`). Then row-level security as ROW_SECURITY asks (its
+    VIEWER checked before anything changes), or, asked nothing, stepsync's policies made again if
+    they were changed. Raises PreflightFailed (nothing changed) when the database cannot take it,
+    BackfillInterrupted when the backfill was interrupted.
     """
     head = head_revision()
     with database.connect(url) as conn:
+        if row_security.viewer is not None:
+            rls.check_viewer(conn, row_security.viewer)
         current = installed_revision(conn)
         if history.carried_by_application(conn):
             raise StepsyncError(f"stepsync ({current}) is carried by this application's own alembic: upgrade it"
@@ -301,13 +315,18 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
                 message += (f"; the tables changed owner since the install, so {moved} of its objects were given"
                             " to their owner")
             if pending is None:
-                return message if moved else f"stepsync is up to date (revision {head}); nothing to do"
-            if not run_backfill:
-                return (f"{message}; the backfill an earlier install left unfinished is still pending"
-                        f" ({pending.flows_done} flows done): {FINISH_LATER}")
-            flows, written, skipped = backfill(url, progress=progress, warn=warn, stop=stop)
-            return (f"{message}; resumed the backfill an earlier install left unfinished"
-                    f" (after {pending.flows_done} flows): {_backfill_summary(flows, written, skipped)}")
+                if not moved:
+                    message = f"stepsync is up to date (revision {head})"
+                    done = _row_security(url, row_security, message)
+                    return done if done != message else f"{message}; nothing to do"
+            elif not run_backfill:
+                message += (f"; the backfill an earlier install left unfinished is still pending"
+                            f" ({pending.flows_done} flows done): {FINISH_LATER}")
+            else:
+                flows, written, skipped = backfill(url, progress=progress, warn=warn, stop=stop)
+                message += (f"; resumed the backfill an earlier install left unfinished"
+                            f" (after {pending.flows_done} flows): {_backfill_summary(flows, written, skipped)}")
+            return _row_security(url, row_security, message)
         problems = preflight(conn)
     if problems:
         raise PreflightFailed(problems)
@@ -315,9 +334,11 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     message = (f"installed stepsync revision {head}" if current is None
                else f"upgraded stepsync from {current} to {head}")
     if not run_backfill:
-        return message + f"; no backfill ({BACKFILL_LATER})"
-    flows, written, skipped = backfill(url, progress=progress, warn=warn, stop=stop)
-    return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
+        message += f"; no backfill ({BACKFILL_LATER})"
+    else:
+        flows, written, skipped = backfill(url, progress=progress, warn=warn, stop=stop)
+        message += f"; backfill: {_backfill_summary(flows, written, skipped)}"
+    return _row_security(url, row_security, message)
 
 
 def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> str:
@@ -343,7 +364,7 @@ _REFUSED = "stepsync cannot be installed into this database"
 _REFUSED_HINT = "Fix each problem listed (stepsync install lists them too), then run again."
 
 
-def sql(*, run_backfill: bool = True) -> str:
+def sql(*, run_backfill: bool = True, viewer: str | None = None) -> str:
     """The install as a psql script, made without connecting anywhere (docs/contract.md §9.6)."""
     from alembic import command
 
@@ -362,4 +383,4 @@ def sql(*, run_backfill: bool = True) -> str:
     # transaction of its own: the install revision runs it too, but only after that has committed.
     preflight = ("-- The preflight (docs/contract.md §9.3): stop here, before anything is written.\n"
                  + frozen.refuse_if_any(preflight_sql(), _REFUSED, _REFUSED_HINT))
-    return header + preflight + buffer.getvalue()
+    return header + preflight + buffer.getvalue() + (rls.sql(viewer) if viewer is not None else "")

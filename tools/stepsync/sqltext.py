@@ -208,7 +208,7 @@ def parse_function(file: str, statement: str) -> PackagedFunction:
     volatility = re.search(r"\b(IMMUTABLE|STABLE|VOLATILE)\b", flags, re.IGNORECASE)
     parallel = re.search(r"\bPARALLEL\s+(SAFE|RESTRICTED|UNSAFE)\b", flags, re.IGNORECASE)
     config = [f"{k.lower()}={_set_value(v)}" for k, v in
-              re.findall(r"\bSET\s+(\w+)\s*(?:=|\bTO\b)\s*(.+?)\s*$", flags, re.IGNORECASE | re.MULTILINE)]
+              re.findall(r"\bSET\s+([\w.]+)\s*(?:=|\bTO\b)\s*(.+?)\s*$", flags, re.IGNORECASE | re.MULTILINE)]
     return PackagedFunction(
         file=file, name=name_m.group(2), procedure=name_m.group(1).upper() == "PROCEDURE", args=args,
         returns=returns.strip(),

@@ -57,6 +57,7 @@ import click
 import psycopg
 
 from stepsync import database, replica
+from stepsync import row_security as rls
 from stepsync.consistency import flow_problems, library_differences
 from stepsync.database import StepsyncError, scalar
 from stepsync.history import revision_info
@@ -555,6 +556,12 @@ def _check_flows(conn: psycopg.Connection[Any]) -> list[Finding]:
                      "first": [{k: p[k] for k in ("tree_id", "problem", "path")} for p in problems[:LIBRARY_FIRST]]})]
 
 
+def _check_row_security(conn: psycopg.Connection[Any]) -> list[Finding]:
+    """Row-level security that would make a publish fail or show a client rows it should not see
+    (stepsync.check_row_security, docs/contract.md §12.3)."""
+    return [Finding("row_security", obj, message, {"kind": kind}) for kind, obj, message in rls.findings(conn)]
+
+
 def collect(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
     """Every check; returns {"findings": [...], "checks": [...], "method": ...}."""
     conn.execute("SET default_transaction_read_only = on")
@@ -602,6 +609,7 @@ def collect(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] |
     attempt("ownership", "the owners", _check_ownership, conn)
     attempt("replication", "the subscriptions", _check_replication, conn)
     attempt("backfill", "the backfill", _check_backfill, conn)
+    attempt("row_security", "row-level security", _check_row_security, conn)
     attempt("library", "the library", _check_library, conn)
     attempt("flows", "the flows", _check_flows, conn)
     return {"findings": [f.as_json() for f in findings], "checks": checks, "method": method, **info}

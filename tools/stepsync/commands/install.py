@@ -1,4 +1,5 @@
-"""`stepsync install [--no-backfill]`: stepsync.install.install with a progress bar and Ctrl-C handling.
+"""`stepsync install [--no-backfill] [--row-security VIEWER | --no-row-security]`: stepsync.install.install
+with a progress bar and Ctrl-C handling.
 
 What the install does (preflight, upgrade, backfill, resuming) is in stepsync.install.
 """
@@ -18,7 +19,7 @@ from stepsync.database import StepsyncError
 from stepsync.output import print_problems
 
 
-def run(url: str, no_backfill: bool) -> None:
+def run(url: str, no_backfill: bool, *, viewer: str | None = None, no_row_security: bool = False) -> None:
     """Install or upgrade stepsync at URL, then the backfill; prints what it did in a line.
 
     Ctrl-C in the backfill stops after the batch in progress commits (twice: rolls it back at once);
@@ -53,7 +54,8 @@ def run(url: str, no_backfill: bool) -> None:
         with bar if bar is not None else nullcontext():
             try:
                 line = installer.install(url, run_backfill=not no_backfill, say=say, warn=say,
-                                         progress=progress, stop=lambda: stopping["asked"])
+                                         progress=progress, stop=lambda: stopping["asked"],
+                                         row_security=installer.RowSecurity(viewer, no_row_security))
             except installer.PreflightFailed as failed:
                 if bar is not None:
                     bar.stop()

@@ -13,6 +13,7 @@ import click
 import psycopg
 
 from stepsync import database, replica
+from stepsync import row_security as rls
 from stepsync.database import scalar
 from stepsync.history import require_installed
 from stepsync.install import flows_after, unfinished_backfill
@@ -93,6 +94,9 @@ def backfill(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
 def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """The whole status as a JSON-ready dict (docs/contract.md §7 shape, plus details)."""
     conn.execute("SET default_transaction_read_only = on")
+    # Count as the sync reads: its stepsync_sync policies let the owner past the application's own
+    # row-level security (docs/contract.md §12.1); for any other role the marker changes nothing.
+    conn.execute("SELECT pg_catalog.set_config('stepsync.sync_writing', 'on', false)")
     info = require_installed(conn)
     flows, by_type = _flows(conn)
     library, last_synced_at = _library(conn)
@@ -101,6 +105,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     in_recovery = scalar(conn, "SELECT pg_catalog.pg_is_in_recovery()")
     states = replica.trigger_states(conn)
     unfinished = backfill(conn)
+    row_security = rls.describe(conn)
     warnings = []
     if owner["connected_as_owner"]:
         who = "a superuser" if owner["superuser"] else f"a member of {owner['role'] or 'the tables owner'}"
@@ -131,6 +136,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "owner": owner,
         "triggers": trigger_mode,
         "backfill": unfinished,
+        "row_security": row_security,
         "warnings": warnings,
     }
 
@@ -159,6 +165,8 @@ def render(status: dict[str, Any]) -> None:
     me = owner["connected_as"] + (" (an owner)" if owner["connected_as_owner"] else " (not an owner)")
     click.echo(f"tables owned by {owners}; connected as {me}")
     click.echo(f"triggers: {status['triggers']}")
+    for line in rls.render(status["row_security"]):
+        click.echo(line)
     unfinished = status.get("backfill")
     if unfinished is not None:
         click.echo(f"backfill: unfinished (started {cell(unfinished['started_at'])}, revision"

@@ -45,6 +45,7 @@ DECLARE
     v_enabled_rls boolean;
     v_policies jsonb;
     v_table regclass;
+    v_policy name;
     v_count integer;
 BEGIN
     IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class AS c
@@ -64,7 +65,9 @@ BEGIN
            AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
          ORDER BY c.relname
     LOOP
-        EXECUTE pg_catalog.format('DROP POLICY IF EXISTS stepsync_sync ON %s', v_table);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p WHERE p.polrelid = v_table AND p.polname = 'stepsync_sync') THEN
+            EXECUTE pg_catalog.format('DROP POLICY stepsync_sync ON %s', v_table);
+        END IF;
         EXECUTE pg_catalog.format('CREATE POLICY stepsync_sync ON %s AS PERMISSIVE FOR ALL TO PUBLIC'
                                   ' USING (%s) WITH CHECK (%s)', v_table, c_sync, c_sync);
         EXECUTE pg_catalog.format('COMMENT ON POLICY stepsync_sync ON %s IS %L', v_table,
@@ -73,11 +76,12 @@ BEGIN
     END LOOP;
 
     -- 2. The library's rule as row-level security on step_library.
-    DROP POLICY IF EXISTS stepsync_viewer ON public.step_library;
-    DROP POLICY IF EXISTS stepsync_viewer_select ON public.step_library;
-    DROP POLICY IF EXISTS stepsync_viewer_insert ON public.step_library;
-    DROP POLICY IF EXISTS stepsync_viewer_update ON public.step_library;
-    DROP POLICY IF EXISTS stepsync_viewer_delete ON public.step_library;
+    FOR v_policy IN
+        SELECT p.polname FROM pg_catalog.pg_policy AS p
+         WHERE p.polrelid = 'public.step_library'::regclass AND p.polname LIKE 'stepsync\_viewer%'
+    LOOP
+        EXECUTE pg_catalog.format('DROP POLICY %I ON public.step_library', v_policy);
+    END LOOP;
     IF v_viewer IS NOT NULL THEN
         IF NOT (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = 'public.step_library'::regclass) THEN
             ALTER TABLE public.step_library ENABLE ROW LEVEL SECURITY;
