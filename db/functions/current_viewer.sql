@@ -7,7 +7,7 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync.current_viewer(): the user the current request acts for, as the VIEWER expression of
 -- `stepsync install --row-security VIEWER` gives it (stored in stepsync.row_security): for example
--- auth.uid() on Supabase, or (current_setting('request.jwt.claims', true)::json->>'sub')::uuid under
+-- auth.uid() on Supabase, or (nullif(current_setting('request.jwt.claims', true), '')::json->>'sub')::uuid under
 -- PostgREST. Null when no VIEWER is set, or when the request names no user (anon): such a request
 -- sees the public steps only (docs/contract.md §12.2).
 --
