@@ -625,7 +625,8 @@ def test_install_upgrades_an_older_revision_and_leaves_storage_settings_alone(ap
         f"Revision {HEAD}.")
     assert db.rows(f"SELECT version_num FROM public.{history.VERSION_TABLE}") == [(HEAD,)]
     new = db.value("SELECT pg_get_functiondef('stepsync.search_steps'::regproc)")
-    assert new != old and "c_dense_phrase" in new and "c_dense_phrase" not in old
+    ranked = db.value("SELECT pg_get_functiondef('stepsync._search_ranked'::regproc)")   # stepsync_0005's split
+    assert new != old and "c_dense_phrase" in ranked and "c_dense_phrase" not in old
     assert db.value("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'stepsync.search_steps'::regproc") \
         == APP_OWNER
     client_publishes(db)
@@ -671,7 +672,8 @@ def test_uninstall_install_round_trip_and_drop_columns(app_db, cli):
     # uninstall --drop-columns: the catalog is exactly as before the first install, synced rows deleted,
     # every other row intact.
     app_rows = {table: content for table, content in rows(db.conn).items()
-                if table not in ("public.step_library", "public.stepsync_version", "stepsync.backfill_progress")}
+                if table not in ("public.step_library", "public.stepsync_version", "stepsync.backfill_progress",
+                                 "stepsync.row_security")}
     kept_rows = db.rows(f"SELECT {', '.join(original_columns)}, xmin::text FROM public.step_library"
                         " WHERE NOT is_flow_synced AND forked_from_id IS NULL ORDER BY id")
     fork_row = db.rows(f"SELECT {', '.join(original_columns)} FROM public.step_library WHERE id = %s", (fork,))

@@ -38,7 +38,7 @@ def test_every_function_pins_search_path_and_is_commented(db):
         assert config[0] == "search_path=pg_catalog, pg_temp", name
         # search_steps: custom plans and no sequential scans (its body explains why)
         allowed = {"jit=off", "plan_cache_mode=force_generic_plan", "plan_cache_mode=force_custom_plan",
-                   "enable_seqscan=off", "stepsync.sync_writing=on"}
+                   "enable_seqscan=off"}
         assert set(config[1:]) <= allowed, name
         assert comment and len(comment) > 20, name
 

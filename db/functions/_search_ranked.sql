@@ -11,10 +11,11 @@ RETURNS TABLE (id uuid, tier integer, usage_count integer, rating numeric, compl
 LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
+ROWS 20         -- what a search returns by default: search_steps then reads each row by its key
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET enable_seqscan = off
-SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
+SET jit = off  -- with sequential scans off, a catalog look-up's cost estimate passes JIT's threshold (measured: 180 ms)
 AS $function$
 -- stepsync._search_ranked(...): the work of stepsync.search_steps (its arguments, the rule in its
 -- body): the matches it returns, best first, as (id, tier, usage_count, rating, complete); tier 4
@@ -32,6 +33,8 @@ AS $function$
 --    VIEWER, docs/contract.md §12.2) and the caller is not the owner (or a member of it), a
 --    superuser or a BYPASSRLS role, a match must also be visible to the user the request acts for
 --    (stepsync.current_viewer), whatever p_user_id says;
+--  * it reads as the sync (stepsync.sync_writing = 'on', restored before it returns), so that the
+--    stepsync_sync policies let it past the application's row-level security (§12.1);
 --  * it returns ids and ranks only; search_steps then reads the rows through the caller's rights,
 --    so the application's own policies on step_library and trees (the flow's name) hold too.
 --
@@ -143,6 +146,7 @@ DECLARE
     v_enforce boolean;              -- stepsync's row-level security holds for the caller
     v_viewer uuid;
     v_viewer_account uuid;
+    v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
     IF NOT pg_catalog.has_table_privilege(v_caller, 'public.step_library', 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for table step_library'
@@ -183,6 +187,7 @@ BEGIN
                   DETAIL = 'Every word counts, the words of phrases and excluded words included; stop words do not.',
                   HINT = pg_catalog.format('Search with at most %s terms.', c_max_terms);
     END IF;
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);   -- reads as the sync (docs/contract.md §12.1)
     IF v_setting ~ '^[0-9]{1,9}$' THEN
         v_bound := GREATEST(v_setting::integer, 1);
     END IF;
@@ -474,6 +479,7 @@ BEGIN
         END IF;
     END IF;
 
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
     RETURN QUERY
     SELECT c.id, c.tier, c.usage_count, c.rating, v_complete
       FROM (SELECT DISTINCT ON (u.tier, u.usage_count, u.rating, u.id) u.id, u.tier, u.usage_count, u.rating

@@ -18,7 +18,8 @@ query) and against the ts_rank order, the share of answers with
 complete = false, what the search index costs per entry written (the rows of
 a 1,000-step publish, with the index and its triggers, without them, and with
 the old expression index), and how many of a burst of usage_count increments
-were HOT updates.
+were HOT updates. And, for every class and user, search_steps as a direct client
+(PostgREST's way) with stepsync's row-level security in force and without it.
 
 `render_markdown(result)` turns the result into a report section and
 `write_svg(result, path)` draws p95 by class, search_steps against the exact
@@ -372,6 +373,61 @@ def time_searches(conn: Conn, terms: dict[str, list[tuple[str, str | None]]], us
     return out
 
 
+VIEWER = "(nullif(current_setting('request.jwt.claims', true), '')::json->>'sub')::uuid"
+CLIENT_ROLE = "bench_search_client"
+TARGET_RLS_RATIO = 1.2
+
+
+def time_row_security(conn: Conn, terms: dict[str, list[tuple[str, str | None]]], users: dict[str, uuid.UUID],
+                      rounds: int, log: Log) -> dict[str, Any]:
+    """search_steps as a direct client (docs/contract.md §12) with stepsync's row-level security and
+    without it: the same role (a PostgREST-style request role with the README's grants, the user in
+    request.jwt.claims), the same queries, the two modes taking turns round by round (each round runs
+    every query once; switching the mode is not timed). Latencies in ms, per class and user."""
+    conn.execute(f"DROP ROLE IF EXISTS {CLIENT_ROLE}")
+    conn.execute(f"CREATE ROLE {CLIENT_ROLE} NOLOGIN")
+    conn.execute(f"GRANT SELECT ON public.step_library, public.step_library_entries TO {CLIENT_ROLE}")
+    conn.execute(f"GRANT SELECT (id, name) ON public.trees TO {CLIENT_ROLE}")
+    conn.execute(f"GRANT SELECT (id, account_id) ON public.users TO {CLIENT_ROLE}")
+    times: dict[str, dict[bool, list[float]]] = {}
+    try:
+        for r in range(rounds + 1):                     # round 0 warms both modes up (plans, pages)
+            for enforced in ((True, False) if r % 2 == 0 else (False, True)):
+                conn.execute("SELECT stepsync.enable_row_security(%s)" if enforced
+                             else "SELECT stepsync.disable_row_security()", (VIEWER,) if enforced else None)
+                for cls, queries in terms.items():
+                    for user_kind, user in users.items():
+                        conn.execute("SELECT set_config('request.jwt.claims', %s, false)",
+                                     (json.dumps({"sub": str(user), "role": CLIENT_ROLE}),))
+                        conn.execute(f"SET ROLE {CLIENT_ROLE}")
+                        try:
+                            for q, kind in queries:
+                                t0 = time.perf_counter()
+                                conn.execute(PROJECT_SQL, {"user": user, "q": q, "kind": kind}).fetchall()
+                                ms = (time.perf_counter() - t0) * 1000
+                                if r > 0:
+                                    times.setdefault(f"{cls}|{user_kind}", {True: [], False: []})[enforced].append(ms)
+                        finally:
+                            conn.execute("RESET ROLE")
+    finally:
+        conn.execute("SELECT stepsync.disable_row_security()")
+        conn.execute("RESET request.jwt.claims")
+        conn.execute(f"REVOKE ALL ON public.step_library, public.step_library_entries, public.trees, public.users"
+                     f" FROM {CLIENT_ROLE}")
+        conn.execute(f"DROP ROLE IF EXISTS {CLIENT_ROLE}")
+    out: dict[str, Any] = {}
+    for key, by_mode in times.items():
+        cls, user_kind = key.split("|")
+        on, off = by_mode[True], by_mode[False]
+        out[key] = {"class": cls, "user": user_kind,
+                    "with": {"p50": percentile(on, 50), "p95": percentile(on, 95), "n": len(on)},
+                    "without": {"p50": percentile(off, 50), "p95": percentile(off, 95), "n": len(off)},
+                    "ratio_p95": percentile(on, 95) / percentile(off, 95)}
+        log(f"    {cls}, {user_kind}: p95 {percentile(on, 95):.1f} ms with row-level security,"
+            f" {percentile(off, 95):.1f} ms without ({out[key]['ratio_p95']:.2f} x)")
+    return out
+
+
 def measure_recall(conn: Conn, terms: dict[str, list[tuple[str, str | None]]], users: dict[str, uuid.UUID],
                    timings: dict[str, Any]) -> None:
     """recall@20 of search_steps against the contract's exact order and against the ts_rank order."""
@@ -577,6 +633,8 @@ def run(url: str, *, entries: int, rounds: int, terms_per_class: int = 8, svg: P
         log("  recall@20")
         measure_recall(conn, terms, users, timings)
         result["search"] = timings
+        log("  search_steps as a direct client, with and without stepsync's row-level security")
+        result["row_security"] = time_row_security(conn, terms, users, rounds, log)
         log("  usage_count increments")
         result["hot"] = hot_burst(conn, 5000)
         log("  what the search index costs an entry written")
@@ -616,6 +674,23 @@ def render_markdown(result: dict[str, Any]) -> str:
     worst = max(e["project"]["p95"] for e in s.values())
     lines += ["", f"- Worst p95 of search_steps: {worst:.1f} ms (target <= {TARGET_P95_MS:.0f} ms:"
                   f" {'met' if worst <= TARGET_P95_MS else 'NOT met'})."]
+    rls = result.get("row_security")
+    if rls:
+        worst_ratio = max(e["ratio_p95"] for e in rls.values())
+        lines += ["", "Under row-level security (docs/contract.md §12): the same queries as a direct client (a request"
+                  " role with the README's grants, its user in request.jwt.claims, PostgREST's way), with"
+                  " `stepsync install --row-security` in force and without it, the two modes taking turns round"
+                  " by round. Latencies in ms.", "",
+                  "| class | user | p50 with | p95 with | p50 without | p95 without | p95 ratio |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for cls in CLASSES:
+            for user in USERS:
+                e = rls.get(f"{cls}|{user}")
+                if e is not None:
+                    lines.append(f"| {cls} | {user} | {e['with']['p50']:.1f} | {e['with']['p95']:.1f}"
+                                 f" | {e['without']['p50']:.1f} | {e['without']['p95']:.1f} | {e['ratio_p95']:.2f} |")
+        lines += ["", f"- Worst p95 ratio with row-level security to without: {worst_ratio:.2f} (target <="
+                      f" {TARGET_RLS_RATIO}: {'met' if worst_ratio <= TARGET_RLS_RATIO else 'NOT met'})."]
     lines.append("- Queries: " + "; ".join(f"{cls}: " + (", ".join(result["terms"][cls]) or "none at this size")
                                           for cls in CLASSES if cls in result["terms"]) + ".")
     w = result.get("write")

@@ -7,7 +7,6 @@ CREATE OR REPLACE FUNCTION stepsync.backfill_batch(p_after uuid, p_limit integer
 RETURNS TABLE (last_tree_id uuid, flows integer, written integer, skipped integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 AS $function$
 -- Brings the next p_limit flows (null: all) after p_after (in id order; null: from the start) and
 -- up to p_through (null: to the end) that need it to
@@ -37,6 +36,8 @@ AS $function$
 -- was nothing left), how many flows it looked at, library rows written or retired, and flows
 -- skipped, and says the same in a NOTICE. One batch is one short transaction of the caller:
 -- commit between batches.
+-- It reads as the sync: stepsync.sync_writing = 'on' while it runs (restored afterwards), so that the
+-- stepsync_sync policies let it past the application's row-level security (docs/contract.md §12.1).
 DECLARE
     v_ids uuid[];
     v_id uuid;
@@ -50,7 +51,9 @@ DECLARE
     v_new_rows integer := 0;
     v_full boolean;         -- the batch stopped at p_limit
     v_through uuid;         -- every flow after p_after up to this id is done by this batch
+    v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);   -- reads as the sync (docs/contract.md §12.1)
     SELECT true, p.after_tree_id INTO v_pending, v_cursor FROM stepsync.backfill_progress AS p;
     v_pending := COALESCE(v_pending, false);
     -- The flows of the batch, in id order; locked one by one by sync_tree.
@@ -123,6 +126,7 @@ BEGIN
              WHERE (p_after IS NULL OR p_after <= p.after_tree_id) AND v_through IS NOT NULL;
         END IF;
     END IF;
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
     RETURN NEXT;
 END;
 $function$;

@@ -6,10 +6,9 @@ RETURNS TABLE (
     source_node_id text,
     entry jsonb
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
-SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 SET jit = off  -- compiling these plans costs more than running them (measured: 30-80 ms)
 AS $function$
 -- stepsync.check_library(): the oracle. Derives from scratch, from the flows
@@ -28,6 +27,15 @@ AS $function$
 --    its problem (only reachable with the triggers disabled).
 -- Read-only; runs with the caller's rights. A tool for DBAs (stepsync check)
 -- and the invariant of the concurrency, property and soak tests.
+-- It reads as the sync: stepsync.sync_writing = 'on' while it runs (restored afterwards), so that the
+-- stepsync_sync policies let the owner past the application's row-level security (docs/contract.md
+-- §12.1); for any other role the marker changes nothing.
+#variable_conflict use_column
+DECLARE
+    v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
+BEGIN
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);
+    RETURN QUERY
     WITH derived AS (
         SELECT t.id AS tree_id, n.source_node_id, n.problem, n.problem_path,
                pg_catalog.jsonb_build_object('title', n.title, 'step_type', n.step_type, 'content', n.content,
@@ -56,7 +64,9 @@ AS $function$
            pg_catalog.jsonb_build_object('problem', d.problem, 'path', d.problem_path)
       FROM derived AS d
      WHERE d.problem IS NOT NULL
-     ORDER BY 2, 3, 1
+     ORDER BY 2, 3, 1;
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
+END;
 $function$;
 
 COMMENT ON FUNCTION stepsync.check_library() IS

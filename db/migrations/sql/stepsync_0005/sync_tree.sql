@@ -6,7 +6,6 @@ RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET stepsync.sync_writing = 'on'  -- reads as the sync: past the application's row-level security (docs/contract.md §12.1)
 AS $function$
 -- stepsync.sync_tree(p_tree_id): bring one flow's library entries to the state
 -- docs/contract.md §5 gives for its current row (§6.6), for repair and backfill: a listed
@@ -21,21 +20,27 @@ AS $function$
 -- flow: P0002.
 -- SECURITY DEFINER like the sync trigger, whose work it repeats; EXECUTE is
 -- not granted to PUBLIC: it is a tool for the owner and DBAs.
+-- It reads as the sync: stepsync.sync_writing = 'on' while it runs (restored afterwards), so that the
+-- stepsync_sync policies let it past the application's row-level security (docs/contract.md §12.1).
 DECLARE
     v_tree public.trees;
+    v_written integer := 0;
+    v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);   -- reads as the sync (docs/contract.md §12.1)
     SELECT * INTO v_tree FROM public.trees AS t WHERE t.id = p_tree_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no flow with id %', p_tree_id
             USING ERRCODE = 'no_data_found', HINT = 'Check the id against public.trees.';
     END IF;
     IF v_tree.status = 'published' AND v_tree.is_active THEN
-        RETURN stepsync._sync(v_tree.id, v_tree.tree_type, v_tree.tree_structure, v_tree.is_public,
-                              v_tree.account_id, v_tree.author_id);
+        v_written := stepsync._sync(v_tree.id, v_tree.tree_type, v_tree.tree_structure, v_tree.is_public,
+                                    v_tree.account_id, v_tree.author_id);
     ELSIF NOT v_tree.is_active OR v_tree.status = 'archived' THEN
-        RETURN stepsync._retire(v_tree.id);
+        v_written := stepsync._retire(v_tree.id);
     END IF;
-    RETURN 0;
+    PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
+    RETURN v_written;
 END;
 $function$;
 
