@@ -1,5 +1,6 @@
-"""Row-level security: the sync past the application's policies, the library's rule as policies on request
-(docs/contract.md §12).
+"""Row-level security: the sync past the application's policies, the library's rule on request (§12).
+
+docs/contract.md §12 is the contract.
 
 What it does (frozen files in db/migrations/sql/stepsync_0005/), in one short
 transaction as the tables' owner:
