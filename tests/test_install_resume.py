@@ -48,6 +48,7 @@ HEAD = history.head_revision()
 UP_TO_DATE = f"stepsync is up to date (revision {HEAD}); nothing to do"
 RESUMED = f"stepsync is at revision {HEAD}; resumed the backfill an earlier install left unfinished (after "
 FLOWS = 600           # listed flows of the application (batches of at most 200: several of them)
+MARKS = "stepsync_0004"   # the revision that marks a backfill pending (stepsync_0004; later ones keep its row)
 AHEAD = 250           # the flow whose row lock stops the backfill: this many flows after the first batch's start
 STEPS = 3
 
@@ -154,9 +155,15 @@ def install_stopped_at_a_flow(db: Db, url: str) -> tuple[subprocess.Popen, psyco
     gate = psycopg.connect(db.url, autocommit=False)
     try:
         deadline = time.monotonic() + 120
-        while True:   # the record's row, as soon as the migration commits it: the first batch waits for it
+        # The record's row, as soon as the upgrade is done (the revision that marks it, stepsync_0004, commits it
+        # before the later ones run, and those take locks on trees that the test's locks must not hold up): the
+        # first batch waits for it.
+        version = f"SELECT version_num FROM public.{history.VERSION_TABLE}"
+        while True:
             assert proc.poll() is None and time.monotonic() < deadline, "the install did not get to its backfill"
-            if gate.execute("SELECT to_regclass('stepsync.backfill_progress') IS NOT NULL").fetchone()[0]:
+            if gate.execute("SELECT to_regclass('stepsync.backfill_progress') IS NOT NULL"
+                            f" AND to_regclass('public.{history.VERSION_TABLE}') IS NOT NULL").fetchone()[0] \
+                    and gate.execute(version).fetchone() == (HEAD,):
                 row = gate.execute("SELECT after_tree_id::text FROM stepsync.backfill_progress FOR UPDATE").fetchone()
                 if row is not None:
                     break
@@ -348,7 +355,7 @@ def test_keyboard_interrupt_in_install_keeps_the_batches_done(app):
         " done: run `stepsync install` again to finish it (it goes on after the flows already done)")
     listed = [r[0] for r in db.rows("SELECT id::text FROM public.trees WHERE status = 'published' AND is_active"
                                     " ORDER BY id")]
-    assert progress_row(db) == (listed[done - 1], done, done * STEPS, HEAD)
+    assert progress_row(db) == (listed[done - 1], done, done * STEPS, MARKS)
     assert db.value("SELECT count(DISTINCT source_tree_id) FROM public.step_library WHERE is_flow_synced") == done
 
     resumed = []
@@ -388,14 +395,14 @@ def test_no_backfill_leaves_it_pending_and_resync_all_finishes_it(app):
     assert lines(result.stdout) == [
         f"installed stepsync revision {HEAD}; no backfill (run `stepsync install` again, or `stepsync resync --all`,"
         " later to sync the flows listed now)"]
-    assert progress_row(db) == (None, 0, 0, HEAD)
+    assert progress_row(db) == (None, 0, 0, MARKS)
     status = json.loads(stepsync(url, "status", "--json").stdout)
     assert status["backfill"]["flows_done"] == 0 and status["backfill"]["flows_left"] == FLOWS + 2
     again = stepsync(url, "install", "--no-backfill")
     assert lines(again.stdout) == [
         f"stepsync is at revision {HEAD}; the backfill an earlier install left unfinished is still pending"
         " (0 flows done): run `stepsync install` again, or `stepsync resync --all`, to finish it"]
-    assert progress_row(db) == (None, 0, 0, HEAD)
+    assert progress_row(db) == (None, 0, 0, MARKS)
 
     resync = stepsync(url, "resync", "--all", "--batch", "150")
     assert lines(resync.stdout)[0] == f"resynced {FLOWS + 2} flows: {FLOWS * STEPS + 4} library rows written or retired"
@@ -412,7 +419,7 @@ def test_resync_after_an_id_beyond_the_cursor_leaves_the_record_alone(app):
     listed = [r[0] for r in db.rows("SELECT id::text FROM public.trees WHERE status = 'published' AND is_active"
                                     " ORDER BY id")]
     row = progress_row(db)
-    assert row == (listed[9], 10, 10 * STEPS, HEAD)
+    assert row == (listed[9], 10, 10 * STEPS, MARKS)
     beyond = ids[300]
     assert beyond > row[0]
 

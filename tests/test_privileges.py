@@ -172,7 +172,9 @@ def test_internal_functions_are_not_executable_by_public(db):
     writers = {"_sync", "_retire", "_retire_orphans", "backfill_batch", "sync_tree", "tg_set_updated_at",
                "tg_trees__sync", "tg_trees__retire_on_delete", "tg_step_library__guard",
                "tg_step_library__check_marker", "tg_step_library__guard_truncate",
-                   "tg_step_library__search_vector"}
+               "tg_step_library__search_vector",
+               # the owner's row-level security switches (docs/contract.md §12)
+               "restore_policies", "enable_row_security", "disable_row_security"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True
@@ -184,4 +186,9 @@ def test_security_definer_functions_are_exactly_the_sync_entry_points(db):
         "SELECT p.proname, pg_get_userbyid(p.proowner) = pg_get_userbyid(c.relowner)"
         " FROM pg_proc p, pg_class c WHERE p.pronamespace = 'stepsync'::regnamespace AND p.prosecdef"
         " AND c.oid = 'public.step_library'::regclass ORDER BY 1")
-    assert definers == [("sync_tree", True), ("tg_trees__retire_on_delete", True), ("tg_trees__sync", True)]
+    # and the three row-level security helpers that must read past the caller's rights (docs/contract.md §12.2):
+    # the search's ranking (it applies the caller's SELECT privilege and the rule itself), the viewer's own
+    # account (no argument: never another user's), and what an update may change (yes or no, for a row the
+    # caller is updating)
+    assert definers == [("_may_change", True), ("_search_ranked", True), ("current_viewer_account", True),
+                        ("sync_tree", True), ("tg_trees__retire_on_delete", True), ("tg_trees__sync", True)]

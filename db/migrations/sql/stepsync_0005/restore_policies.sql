@@ -15,11 +15,13 @@ AS $function$
 --
 -- 1. stepsync_sync, on each of trees, step_library, users and accounts that the installing role owns
 --    (trees and step_library always; the preflight checks it): PERMISSIVE, for every command and
---    every role, USING and WITH CHECK (SELECT stepsync._sync_is_running()). Where the application
---    enables row-level security and the sync meets it (the table is forced, or the sync's role does
---    not own it), its policies OR this one: the sync reads and writes every row, so the library is
---    the same as without row-level security. A client never gets through it
---    (stepsync._sync_is_running explains why). Where row-level security is off it does nothing.
+--    every role, USING and WITH CHECK (SELECT stepsync._sync_is_running()). Where the application's
+--    row-level security meets the sync (the table is forced, or the sync's role does not own it), its
+--    policies OR this one: the sync reads and writes every row, so the library is the same as without
+--    row-level security. A client never gets through it (stepsync._sync_is_running explains why).
+--    Where row-level security is off it does nothing; it is there before the application turns it
+--    on. (CREATE POLICY locks its table for a moment against readers too: the install's
+--    lock_timeout and retries apply, as to every DDL of stepsync.)
 -- 2. With a VIEWER set (stepsync.row_security.viewer), the library's rule (docs/contract.md §6.3)
 --    as row-level security on step_library, for every role but the owner
 --    (stepsync._exempt_from_row_security): stepsync enables row-level security on the table if it
@@ -59,26 +61,7 @@ BEGIN
     END IF;
     SELECT r.viewer, r.enabled_rls INTO v_viewer, v_enabled_rls FROM stepsync.row_security AS r FOR UPDATE;
 
-    -- 1. The sync's way through the application's row-level security.
-    FOR v_table IN
-        SELECT c.oid::regclass
-          FROM pg_catalog.pg_class AS c
-         WHERE c.oid IN ('public.trees'::regclass, 'public.step_library'::regclass,
-                         pg_catalog.to_regclass('public.users'), pg_catalog.to_regclass('public.accounts'))
-           AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
-         ORDER BY c.relname
-    LOOP
-        IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p WHERE p.polrelid = v_table AND p.polname = 'stepsync_sync') THEN
-            EXECUTE pg_catalog.format('DROP POLICY stepsync_sync ON %s', v_table);
-        END IF;
-        EXECUTE pg_catalog.format('CREATE POLICY stepsync_sync ON %s AS PERMISSIVE FOR ALL TO PUBLIC'
-                                  ' USING (%s) WITH CHECK (%s)', v_table, c_sync, c_sync);
-        EXECUTE pg_catalog.format('COMMENT ON POLICY stepsync_sync ON %s IS %L', v_table,
-                                  'stepsync''s sync reads and writes every row, whatever the application''s'
-                                  ' row-level security; no client gets through (docs/contract.md §12.1).');
-    END LOOP;
-
-    -- 2. The library's rule as row-level security on step_library.
+    -- 2 first: the library's rule as row-level security on step_library (it may enable it there).
     FOR v_policy IN
         SELECT p.polname FROM pg_catalog.pg_policy AS p
          WHERE p.polrelid = 'public.step_library'::regclass AND p.polname LIKE 'stepsync\_viewer%'
@@ -111,13 +94,32 @@ BEGIN
         COMMENT ON POLICY stepsync_viewer_insert ON public.step_library IS
             'New rows: hand-made ones the current user creates, with no account or their own (docs/contract.md §12.2).';
         COMMENT ON POLICY stepsync_viewer_update ON public.step_library IS
-            'Changes (usage_count, rating, rating_count): only of steps the current user sees (docs/contract.md §12.2).';
+            'Changes: only of steps the current user sees; of another user''s, only usage_count, rating and rating_count (docs/contract.md §12.2).';
         COMMENT ON POLICY stepsync_viewer_delete ON public.step_library IS
             'Deletes: only of hand-made steps the current user created (docs/contract.md §12.2).';
     ELSIF v_enabled_rls THEN
         ALTER TABLE public.step_library DISABLE ROW LEVEL SECURITY;
         v_enabled_rls := false;
     END IF;
+
+    -- 1. The sync's way through the application's row-level security.
+    FOR v_table IN
+        SELECT c.oid::regclass
+          FROM pg_catalog.pg_class AS c
+         WHERE c.oid IN ('public.trees'::regclass, 'public.step_library'::regclass,
+                         pg_catalog.to_regclass('public.users'), pg_catalog.to_regclass('public.accounts'))
+           AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
+         ORDER BY c.relname
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p WHERE p.polrelid = v_table AND p.polname = 'stepsync_sync') THEN
+            EXECUTE pg_catalog.format('DROP POLICY stepsync_sync ON %s', v_table);
+        END IF;
+        EXECUTE pg_catalog.format('CREATE POLICY stepsync_sync ON %s AS PERMISSIVE FOR ALL TO PUBLIC'
+                                  ' USING (%s) WITH CHECK (%s)', v_table, c_sync, c_sync);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY stepsync_sync ON %s IS %L', v_table,
+                                  'stepsync''s sync reads and writes every row, whatever the application''s'
+                                  ' row-level security; no client gets through (docs/contract.md §12.1).');
+    END LOOP;
 
     SELECT pg_catalog.count(*),
            COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
