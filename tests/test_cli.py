@@ -104,7 +104,7 @@ def test_preview_of_a_bad_flow_is_a_one_line_23514(db):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f'stepsync: database error [23514]: flow {tree} cannot be published: node "a" has no usable "title":'
-        " it is a blank string")
+        " it is a blank string (on public.trees, column tree_structure); JSON path: $.steps[0].title")
 
 
 def test_check_lists_failing_flows_and_changes_nothing(db):

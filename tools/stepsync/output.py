@@ -117,10 +117,32 @@ def hint_for_connect(message: str) -> str | None:
     return None
 
 
+def _concerns(diag: Any, message: str) -> str:
+    """What the server says an error concerns (its table, column or constraint), when the message does not
+    name it already: ` (on public.step_library, constraint step_library_source_tree_id_fkey)`."""
+    table = getattr(diag, "table_name", None)
+    schema = getattr(diag, "schema_name", None)
+    parts = []
+    if table:
+        qualified = f"{schema}.{table}" if schema else table
+        if table not in message:
+            parts.append(qualified)
+    for kind in ("column", "constraint", "datatype"):
+        name = getattr(diag, f"{kind}_name", None)
+        if name and name not in message:
+            parts.append(f"{kind} {name}")
+    return f" (on {', '.join(parts)})" if parts else ""
+
+
 def database_error_line(exc: Any) -> str:
-    """One line for a psycopg error: `stepsync: database error [SQLSTATE]: message (what to do)`."""
+    """One line for a psycopg error: `stepsync: database error [SQLSTATE]: message (on the object it
+    concerns); its DETAIL (what to do)`."""
     diag = getattr(exc, "diag", None)
     message = ((getattr(diag, "message_primary", None) or str(exc)).strip().splitlines() or ["database error"])[0]
+    message += _concerns(diag, message)
+    detail = " ".join((getattr(diag, "message_detail", None) or "").split())
+    if detail and detail not in message:
+        message += f"; {detail.rstrip('.')}"
     sqlstate = getattr(exc, "sqlstate", None)
     where = f" [{sqlstate}]" if sqlstate else ""
     hint = _SQLSTATE_HINTS.get(sqlstate or "")
