@@ -76,8 +76,38 @@ def _newest_with(name: str) -> str:
     return sorted(p.name for p in FROZEN_SQL_DIR.glob("stepsync_*") if (p / name).exists())[-1]
 
 
+def citus_preflight_sql() -> str:
+    """The packaged refusal of a Citus database (db/install/citus_preflight.sql says why)."""
+    return (FROZEN_SQL_DIR / _newest_with("citus_preflight.sql") / "citus_preflight.sql").read_text(encoding="utf-8")
+
+
+def citus_layout(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """On a Citus database, how each of the four tables is laid out now, beside what docs/contract.md
+    §11.1 asks for: (object, line) pairs, for the refusal's detail."""
+    wanted = {"accounts": "a reference table", "users": "a reference table",
+              "trees": "distributed by id", "step_library": "distributed by tree_key, co-located with trees"}
+    rows = dict(conn.execute(
+        "SELECT c.relname::text, CASE WHEN t.table_name IS NULL THEN 'a local table'"
+        " WHEN t.citus_table_type = 'distributed' THEN 'distributed by ' || t.distribution_column"
+        " || ' (co-location group ' || t.colocation_id || ')' ELSE 'a ' || t.citus_table_type || ' table' END"
+        "  FROM pg_catalog.pg_class AS c LEFT JOIN public.citus_tables AS t ON t.table_name = c.oid"
+        " WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%s)", (list(wanted),)).fetchall())
+    return [(f"table public.{name}", f"is {rows.get(name, 'missing')}; docs/contract.md §11.1 lays it out as {want}")
+            for name, want in wanted.items()]
+
+
 def preflight(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """Every problem that stops stepsync from installing into CONN's database; [] when there is none."""
+    """Every problem that stops stepsync from installing into CONN's database; [] when there is none.
+    A Citus database is refused first, with how its tables are laid out."""
+    refused = [(str(obj), str(message)) for obj, message in conn.execute(citus_preflight_sql()).fetchall()]
+    if refused:
+        try:
+            refused += citus_layout(conn)
+        except psycopg.Error:
+            pass    # the refusal stands without the detail (citus_tables is Citus 10 and later)
+        if not conn.autocommit:
+            conn.rollback()
+        return refused
     rows = conn.execute(preflight_sql()).fetchall()
     if not conn.autocommit:
         conn.rollback()
@@ -382,5 +412,6 @@ def sql(*, run_backfill: bool = True, viewer: str | None = None) -> str:
     # The preflight first, before alembic's script creates and fills public.stepsync_version in a
     # transaction of its own: the install revision runs it too, but only after that has committed.
     preflight = ("-- The preflight (docs/contract.md §9.3): stop here, before anything is written.\n"
+                 + frozen.refuse_if_any(citus_preflight_sql(), _REFUSED, _REFUSED_HINT)
                  + frozen.refuse_if_any(preflight_sql(), _REFUSED, _REFUSED_HINT))
     return header + preflight + buffer.getvalue() + (rls.sql(viewer) if viewer is not None else "")
