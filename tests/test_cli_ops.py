@@ -148,7 +148,8 @@ def test_doctor_finds_nothing_on_a_fresh_install(db, flows):
         assert result.returncode == 0, result.stdout + result.stderr
         method = "exact" if args else "read-only"
         assert result.stdout == ("no findings (checked installed, revision, triggers, definitions, ownership,"
-                                 f" replication, backfill, row_security, library, flows; definitions compared {method})\n")
+                                 " replication, backfill, row_security, library, flows;"
+                                 f" definitions compared {method})\n")
         report = as_json(stepsync("doctor", "--json", *args, url=db.url))
         assert report["findings"] == [] and report["method"] == method
 

@@ -65,8 +65,8 @@ def migrate(ctx: Context) -> None:
 
 ROW_SECURITY_HELP = ("Enforce the library's visibility rule as row-level security on step_library for every"
                      " role but the owner; VIEWER is the SQL expression giving the current user's uuid, such as"
-                     " auth.uid() (Supabase) or (nullif(current_setting('request.jwt.claims', true), '')::json->>'sub')::uuid"
-                     " (PostgREST).")
+                     " auth.uid() (Supabase) or"
+                     " (nullif(current_setting('request.jwt.claims', true), '')::json->>'sub')::uuid (PostgREST).")
 
 
 @cli.command()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from io import StringIO
 from typing import Any
@@ -101,10 +101,8 @@ def preflight(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     A Citus database is refused first, with how its tables are laid out."""
     refused = [(str(obj), str(message)) for obj, message in conn.execute(citus_preflight_sql()).fetchall()]
     if refused:
-        try:
+        with suppress(psycopg.Error):   # the refusal stands without the detail (citus_tables: Citus 10 and later)
             refused += citus_layout(conn)
-        except psycopg.Error:
-            pass    # the refusal stands without the detail (citus_tables is Citus 10 and later)
         if not conn.autocommit:
             conn.rollback()
         return refused
@@ -318,7 +316,7 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
             warn: Callable[[str], None],
             progress: Callable[[int, int, int], None] | None = None,
             stop: Callable[[], bool] | None = None,
-            row_security: RowSecurity = RowSecurity()) -> str:
+            row_security: RowSecurity | None = None) -> str:
     """Install or upgrade stepsync in the application database at URL; returns what it did, in a line.
 
     Then the backfill, from where an earlier install left it (stepsync.backfill_progress): at the
@@ -329,6 +327,7 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     BackfillInterrupted when the backfill was interrupted.
     """
     head = head_revision()
+    row_security = row_security or RowSecurity()
     with database.connect(url) as conn:
         if row_security.viewer is not None:
             rls.check_viewer(conn, row_security.viewer)

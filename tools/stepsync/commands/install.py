@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from stepsync import install as installer
 from stepsync.database import StepsyncError
 from stepsync.output import print_problems
+from stepsync.row_security import RowSecurity
 
 
 def run(url: str, no_backfill: bool, *, viewer: str | None = None, no_row_security: bool = False) -> None:
@@ -55,7 +56,7 @@ def run(url: str, no_backfill: bool, *, viewer: str | None = None, no_row_securi
             try:
                 line = installer.install(url, run_backfill=not no_backfill, say=say, warn=say,
                                          progress=progress, stop=lambda: stopping["asked"],
-                                         row_security=installer.RowSecurity(viewer, no_row_security))
+                                         row_security=RowSecurity(viewer, no_row_security))
             except installer.PreflightFailed as failed:
                 if bar is not None:
                     bar.stop()
