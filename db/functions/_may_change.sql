@@ -11,13 +11,14 @@ AS $function$
 -- else's step only usage_count, rating and rating_count (counting and rating). Compared with the row
 -- as it is stored, every column but those three, updated_at and search_vector (which stepsync's
 -- triggers write), the application's own columns included. Called by the policy
--- stepsync_viewer_update's WITH CHECK, with the new row; true for a row it cannot find (a new key:
--- the other policies decide).
+-- stepsync_viewer_update's WITH CHECK, with the new row. False when no row with the new row's id
+-- is stored and visible to the user: an UPDATE that changes the id is refused (it would otherwise
+-- compare with nothing), and called directly it tells a caller nothing about a row it may not see.
 --
--- SECURITY DEFINER, so that it reads the stored row whatever the caller may read, and a policy may
--- read the table it guards without recursing; it tells the caller nothing but yes or no about a
--- row the caller is updating. It reads as the sync (stepsync.sync_writing = 'on', restored), so the
--- stepsync_sync policies let it past the application's row-level security (§12.1).
+-- SECURITY DEFINER, so that it reads the stored row whatever the application's policies let the
+-- caller read, and a policy may read the table it guards without recursing. It reads as the sync
+-- (stepsync.sync_writing = 'on', restored), so the stepsync_sync policies let it past the
+-- application's row-level security (§12.1).
 DECLARE
     c_free constant text[] := ARRAY['usage_count', 'rating', 'rating_count', 'updated_at', 'search_vector'];
     v_allowed boolean;
@@ -29,9 +30,10 @@ BEGIN
            OR (pg_catalog.to_jsonb(o) OPERATOR(pg_catalog.-) c_free) = (pg_catalog.to_jsonb(p_new) OPERATOR(pg_catalog.-) c_free)
       INTO v_allowed
       FROM public.step_library AS o
-     WHERE o.id = p_new.id;
+     WHERE o.id = p_new.id
+       AND stepsync._may_see(o.visibility, o.account_id, o.created_by, v_viewer, stepsync.current_viewer_account());
     PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
-    RETURN COALESCE(v_allowed, NOT FOUND);
+    RETURN COALESCE(v_allowed, false);
 END;
 $function$;
 
