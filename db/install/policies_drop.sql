@@ -6,13 +6,9 @@ DECLARE
     v_policy record;
 BEGIN
     FOR v_policy IN
-        SELECT p.polname, p.polrelid::pg_catalog.regclass AS tbl
-          FROM pg_catalog.pg_policy AS p
-         WHERE p.polname LIKE 'stepsync\_%'
-           AND p.polrelid IN ('public.trees'::pg_catalog.regclass, 'public.step_library'::pg_catalog.regclass,
-                              pg_catalog.to_regclass('public.users'), pg_catalog.to_regclass('public.accounts'))
+        SELECT d.def ->> 'policy' AS polname, d.def ->> 'table' AS tbl FROM stepsync._stepsync_policies() AS d (def)
     LOOP
-        EXECUTE pg_catalog.format('DROP POLICY %I ON %s', v_policy.polname, v_policy.tbl);
+        EXECUTE pg_catalog.format('DROP POLICY %I ON %s', v_policy.polname, v_policy.tbl::pg_catalog.regclass);
     END LOOP;
     IF pg_catalog.to_regclass('stepsync.row_security') IS NOT NULL
        AND (SELECT r.enabled_rls FROM stepsync.row_security AS r) THEN

@@ -39,6 +39,7 @@ depends_on = None
 FUNCTIONS = (
     "_sync_is_running.sql",
     "_exempt_from_row_security.sql",
+    "_stepsync_policies.sql",
     "current_viewer.sql",
     "current_viewer_account.sql",
     "_may_change.sql",
@@ -70,7 +71,8 @@ NEW = (
     "DROP FUNCTION IF EXISTS stepsync.current_viewer_account();",
     "DROP FUNCTION IF EXISTS stepsync._may_change(public.step_library);",
     "DROP FUNCTION IF EXISTS stepsync.current_viewer();",
-    "DROP FUNCTION IF EXISTS stepsync._exempt_from_row_security();",
+    "DROP FUNCTION IF EXISTS stepsync._exempt_from_row_security(name);",
+    "DROP FUNCTION IF EXISTS stepsync._stepsync_policies();",
     "DROP FUNCTION IF EXISTS stepsync._sync_is_running();",
     "DROP TABLE IF EXISTS stepsync.row_security;",
 )

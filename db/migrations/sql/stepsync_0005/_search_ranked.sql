@@ -154,10 +154,7 @@ BEGIN
                   HINT = 'search_steps reads the library with the rights of its caller.';
     END IF;
     v_enforce := (SELECT r.viewer IS NOT NULL FROM stepsync.row_security AS r)
-                 AND NOT (SELECT a.rolsuper OR a.rolbypassrls FROM pg_catalog.pg_roles AS a WHERE a.rolname = v_caller)
-                 AND NOT pg_catalog.pg_has_role(v_caller, (SELECT c.relowner FROM pg_catalog.pg_class AS c
-                                                            WHERE c.oid = 'public.step_library'::pg_catalog.regclass),
-                                                'USAGE');
+                 AND NOT stepsync._exempt_from_row_security(v_caller);
     IF v_enforce THEN
         v_viewer := stepsync.current_viewer();
         v_viewer_account := stepsync.current_viewer_account();

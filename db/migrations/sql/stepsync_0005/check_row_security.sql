@@ -31,14 +31,8 @@ tables AS (             -- the four tables, and whether their row-level security
      WHERE c.oid IN ('public.trees'::pg_catalog.regclass, 'public.step_library'::pg_catalog.regclass,
                      pg_catalog.to_regclass('public.users'), pg_catalog.to_regclass('public.accounts'))
 ),
-current_policies AS (   -- stepsync's policies as the catalog holds them, as restore_policies records them
-    SELECT pg_catalog.jsonb_build_object(
-               'table', p.polrelid::pg_catalog.regclass::text, 'policy', p.polname, 'command', p.polcmd,
-               'permissive', p.polpermissive, 'roles', p.polroles::text,
-               'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-               'check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS def
-      FROM pg_catalog.pg_policy AS p
-     WHERE p.polname LIKE 'stepsync\_%' AND p.polrelid IN (SELECT t.oid FROM tables AS t)
+current_policies AS (   -- stepsync's policies as the catalog holds them now
+    SELECT d.def FROM stepsync._stepsync_policies() AS d (def)
 ),
 recorded AS (
     SELECT e.def

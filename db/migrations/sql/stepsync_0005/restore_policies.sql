@@ -42,7 +42,7 @@ AS $function$
 -- Each per-row condition calls the functions as initplans (SELECT ...): evaluated once a statement.
 DECLARE
     c_sync constant text := '(SELECT stepsync._sync_is_running())';
-    c_exempt constant text := '(SELECT stepsync._exempt_from_row_security())';
+    c_exempt constant text := '(SELECT stepsync._exempt_from_row_security(current_user))';
     c_viewer constant text := '(SELECT stepsync.current_viewer())';
     c_account constant text := '(SELECT stepsync.current_viewer_account())';
     c_sees constant text := 'stepsync._may_see(visibility, account_id, created_by, ' || c_viewer || ', ' || c_account || ')';
@@ -121,18 +121,9 @@ BEGIN
                                   ' row-level security; no client gets through (docs/contract.md §12.1).');
     END LOOP;
 
-    SELECT pg_catalog.count(*),
-           COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-               'table', p.polrelid::regclass::text, 'policy', p.polname, 'command', p.polcmd,
-               'permissive', p.polpermissive, 'roles', p.polroles::text,
-               'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-               'check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
-               ORDER BY p.polrelid::regclass::text, p.polname), '[]'::jsonb)
+    SELECT pg_catalog.count(*), COALESCE(pg_catalog.jsonb_agg(d.def), '[]'::jsonb)
       INTO v_count, v_policies
-      FROM pg_catalog.pg_policy AS p
-     WHERE p.polname LIKE 'stepsync\_%'
-       AND p.polrelid IN ('public.trees'::regclass, 'public.step_library'::regclass,
-                          pg_catalog.to_regclass('public.users'), pg_catalog.to_regclass('public.accounts'));
+      FROM stepsync._stepsync_policies() AS d (def);
     UPDATE stepsync.row_security AS r
        SET enabled_rls = v_enabled_rls, policies = v_policies, updated_at = pg_catalog.now();
     RETURN v_count;
