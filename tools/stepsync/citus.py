@@ -26,23 +26,31 @@ coordinator only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from stepsync import database, history
-from stepsync.database import StepsyncError, one_row
+from stepsync.database import one_row
 from stepsync.paths import FROZEN_SQL_DIR, object_files
 from stepsync.sqltext import split_statements
 
 VARIANT_DIR = "citus"
-SQL = "\n"
+# Functions only the distributed variant has (db/citus/functions/, nothing of the same name in db/functions/).
+CITUS_ONLY_FUNCTIONS = ("_refuse_on_coordinator.sql",)
+
+
+# One connection a worker for the whole transaction: Citus refuses DDL on a schema after a parallel
+# operation over the shards in the same transaction (XX000), and the install and uninstall mix both.
+SEQUENTIAL = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';"
 
 
 def is_citus(conn: psycopg.Connection[Any]) -> bool:
     """Whether the database has the citus extension (a coordinator, or a worker)."""
-    return bool(one_row(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"))[0])
+    return bool(one_row(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"))[0])
 
 
 def _revisions() -> list[Path]:
@@ -78,7 +86,8 @@ def _objects(kind: str) -> list[str]:
 def install_statements() -> list[str]:
     """The statements of the transaction that installs the distributed variant (see the module's
     docstring), as the owner, one by one: Citus passes a command it propagates to the workers as the
-    text the client sent, and a text of several statements fails there (42601). Order: the schema, the columns and keys, the row type, stepsync's own tables, the view (the
+    text the client sent, and a text of several statements fails there (42601). Order: the schema,
+    the columns and keys, the row type, stepsync's own tables, the view (the
     functions return its row type), the functions, the grants, the triggers, the schema's comment.
     """
     from stepsync.frozen import transaction_sql
@@ -88,12 +97,45 @@ def install_statements() -> list[str]:
              *(_read(n) for n in _objects("types")),
              _read("row_security_setting.sql"), _read("backfill_progress.sql"),
              *(_read(n) for n in _objects("views")),
-             *(_read(n) for n in _objects("functions")),
+             *(_read(n) for n in (*_objects("functions"), *CITUS_ONLY_FUNCTIONS)),
              _read("grants.sql"),
              *(_read(n) for n in _objects("triggers")),
+             _read("delegate.sql"),
              f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{head}') ON CONFLICT (singleton) DO NOTHING;",
              history.schema_comment_sql(head)]
     return split_statements(transaction_sql(*parts))
+
+
+def preflight(conn: psycopg.Connection[Any], one_node_preflight: str) -> list[tuple[str, str]]:
+    """Every problem that stops the distributed variant from installing (object, message); [] when none.
+
+    The one-node preflight (ONE_NODE_PREFLIGHT: columns, types, owners, names, data), less what the
+    layout makes right: the upsert key step_library_source_key is UNIQUE (tree_key, source_node_id)
+    here (`stepsync distribute` may have made it). Then the layout (`layout_problems`), and, when the
+    tables are not laid out, the statements that would lay them out (stepsync.distribute).
+    """
+    rows = [(str(o), str(m)) for o, m in conn.execute(one_node_preflight).fetchall()]
+    conn.rollback()
+    own_key = one_row(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS c"
+        " WHERE c.conrelid = pg_catalog.to_regclass('public.step_library') AND c.conname = 'step_library_source_key'"
+        " AND c.contype = 'u' AND pg_catalog.pg_get_constraintdef(c.oid) = 'UNIQUE (tree_key, source_node_id)')"))[0]
+    if own_key:
+        rows = [r for r in rows if r[0] != "constraint step_library_source_key on public.step_library"]
+    layout = layout_problems(conn)
+    conn.rollback()
+    if layout and not rows:
+        try:
+            from stepsync.distribute import layout_statements  # type: ignore[import-not-found,unused-ignore]
+
+            statements = layout_statements(conn)
+            conn.rollback()
+        except (ImportError, psycopg.Error):
+            statements = []
+        if statements:
+            layout.append(("to lay them out", "run `stepsync distribute`, or these statements: "
+                           + " ".join(s.rstrip(";") + ";" for s in statements)))
+    return rows + layout
 
 
 def layout_problems(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
@@ -106,7 +148,8 @@ def layout_problems(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
                   " tables need it on every node (ALTER SYSTEM SET citus.enable_unsafe_triggers = on, then reload)")
                  for (w,) in workers]
     has = {r[0] for r in conn.execute(
-        "SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass('public.step_library')"
+        "SELECT attname::text FROM pg_catalog.pg_attribute"
+        " WHERE attrelid = pg_catalog.to_regclass('public.step_library')"
         " AND attname IN ('tree_key', 'source_tree_id') AND NOT attisdropped").fetchall()}
     if not problems and has == {"tree_key", "source_tree_id"}:
         moved = one_row(conn.execute("SELECT count(*) FROM public.step_library"
@@ -118,8 +161,48 @@ def layout_problems(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def install(url: str, *, say: Any) -> None:
-    """Install the distributed variant into the coordinator at URL and record the newest revision."""
+CITUS_BATCH = 50   # flows a transaction in the backfill: one delegated call each, about a second
+
+
+def backfill(url: str, *, progress: Callable[[int, int, int], None] | None, warn: Callable[[str], None],
+             stop: Callable[[], bool] | None) -> tuple[int, int, int]:
+    """The install's backfill on Citus, from the cursor of stepsync.backfill_progress to the end: what
+    stepsync.install.backfill does on one node, with the batches of stepsync.resync.citus_batch (the
+    sync runs on the flows' workers). Returns (flows, rows written or retired, flows skipped)."""
+    from stepsync.install import BackfillInterrupted, unfinished_backfill
+    from stepsync.resync import _CITUS_ALL, Result, citus_batch, count_flows
+
+    with database.connect(url, autocommit=True) as conn:
+        pending = unfinished_backfill(conn)
+        if pending is None:
+            return 0, 0, 0
+        result = Result(total=count_flows(conn, None, pending.after_tree_id))
+        try:
+            while True:
+                if stop is not None and stop():
+                    raise BackfillInterrupted(pending.flows_done + result.done, pending.flows_done + result.total,
+                                              result.written, rolled_back=False)
+                seen = len(result.skipped)
+                flows = citus_batch(conn, _CITUS_ALL, {"after": result.last_tree_id or pending.after_tree_id,
+                                                       "batch": CITUS_BATCH}, result, move_backfill=True)
+                for skipped in result.skipped[seen:]:
+                    warn(f"stepsync backfill skipped flow {skipped['tree_id']} ({skipped['name']}):"
+                         f" {skipped['message']}")
+                if progress is not None:
+                    progress(pending.flows_done + result.done, pending.flows_done + max(result.total, result.done),
+                             pending.rows_written + result.written)
+                if not flows:
+                    break
+        except KeyboardInterrupt:
+            raise BackfillInterrupted(pending.flows_done + result.done, pending.flows_done + result.total,
+                                      result.written, rolled_back=True) from None
+        conn.execute("DELETE FROM stepsync.backfill_progress")
+    return result.done, result.written, len(result.skipped)
+
+
+def install(url: str) -> None:
+    """Install the distributed variant into the coordinator at URL (laid out and checked) and record the
+    newest revision in stepsync's version table; the backfill is marked pending (see `backfill`)."""
     from alembic import command
 
     with database.connect(url) as conn:
@@ -136,18 +219,13 @@ def uninstall_statements(drop_columns: bool) -> list[str]:
     parts = [_read("uninstall.sql")]
     if drop_columns:
         parts.append(_read("drop_columns.sql"))
-    return split_statements(transaction_sql(*parts))
+    return split_statements(transaction_sql(SEQUENTIAL, *parts))
 
 
-def uninstall(url: str) -> None:
-    """Remove the distributed variant from the coordinator at URL (the tables and rows stay)."""
+def uninstall(url: str, *, drop_columns: bool) -> None:
+    """Remove the distributed variant from the coordinator at URL (the tables and rows stay; with
+    DROP_COLUMNS, what stepsync added to step_library goes too). The version table is the caller's."""
     with database.connect(url) as conn:
-        for statement in uninstall_statements(drop_columns=False):
+        for statement in uninstall_statements(drop_columns=drop_columns):
             conn.execute(statement)
         conn.commit()
-
-
-def refuse_not_laid_out(conn: psycopg.Connection[Any]) -> None:
-    problems = layout_problems(conn)
-    if problems:
-        raise StepsyncError("; ".join(f"{o}: {m}" for o, m in problems))

@@ -35,11 +35,11 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from stepsync import database, history
+from stepsync import citus, database, history
 from stepsync import row_security as rls
 from stepsync.database import StepsyncError, one_row
 from stepsync.paths import FROZEN_SQL_DIR
-from stepsync.resync import NEEDS_WORK
+from stepsync.resync import count_flows
 from stepsync.row_security import RowSecurity
 
 head_revision = history.head_revision
@@ -220,14 +220,10 @@ def unfinished_backfill(conn: psycopg.Connection[Any]) -> Pending | None:
     return None if row is None else Pending(*row)
 
 
-# The flows the backfill looks at (as stepsync.backfill_batch chooses them), after a cursor.
-_NEEDING_AFTER = ("SELECT count(*) FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
-                  f" AND {NEEDS_WORK}")
-
-
 def flows_after(conn: psycopg.Connection[Any], after: Any) -> int:
-    """How many flows after AFTER (a flow id; None: all) the backfill looks at."""
-    return int(one_row(conn.execute(_NEEDING_AFTER, {"after": after}))[0])
+    """How many flows after AFTER (a flow id; None: all) the backfill looks at (on one node as
+    stepsync.backfill_batch chooses them; on Citus as stepsync.citus.backfill does)."""
+    return count_flows(conn, None, after)
 
 
 class BackfillInterrupted(StepsyncError):
@@ -329,6 +325,11 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     head = head_revision()
     row_security = row_security or RowSecurity()
     with database.connect(url) as conn:
+        on_citus = citus.is_citus(conn)
+    if on_citus:
+        return _install_citus(url, run_backfill=run_backfill, say=say, warn=warn, progress=progress, stop=stop,
+                              row_security=row_security)
+    with database.connect(url) as conn:
         if row_security.viewer is not None:
             rls.check_viewer(conn, row_security.viewer)
         current = installed_revision(conn)
@@ -370,6 +371,46 @@ def install(url: str, *, run_backfill: bool = True, say: Callable[[str], None],
     return _row_security(url, row_security, message)
 
 
+def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], warn: Callable[[str], None],
+                   progress: Callable[[int, int, int], None] | None, stop: Callable[[], bool] | None,
+                   row_security: RowSecurity) -> str:
+    """`install` on a Citus coordinator: the distributed variant (stepsync.citus), then its backfill."""
+    head = head_revision()
+    with database.connect(url) as conn:
+        if row_security.viewer is not None or row_security.remove:
+            raise StepsyncError("row-level security (--row-security, --no-row-security) is not available on Citus"
+                                " in this version (docs/contract.md §11)")
+        current = installed_revision(conn)
+        if history.carried_by_application(conn):
+            raise StepsyncError(f"stepsync ({current}) is carried by this application's own alembic: upgrade it"
+                                " there (alembic upgrade heads), not with stepsync install")
+        if current == head:
+            pending = unfinished_backfill(conn)
+            conn.rollback()
+            message = f"stepsync is up to date (revision {head}, distributed on Citus)"
+            if pending is None:
+                return f"{message}; nothing to do"
+            if not run_backfill:
+                return (f"{message}; the backfill an earlier install left unfinished is still pending"
+                        f" ({pending.flows_done} flows done): {FINISH_LATER}")
+            flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+            return (f"{message}; resumed the backfill an earlier install left unfinished"
+                    f" (after {pending.flows_done} flows): {_backfill_summary(flows, written, skipped)}")
+        if current is not None:
+            raise StepsyncError(f"stepsync {current} is installed here as on one node, which Citus cannot run: run"
+                                " `stepsync distribute`, which lays the tables out and installs the distributed"
+                                " variant (docs/contract.md §11.2)")
+        problems = citus.preflight(conn, preflight_sql())
+    if problems:
+        raise PreflightFailed(problems)
+    citus.install(url)
+    message = f"installed stepsync revision {head} (the distributed variant, on Citus)"
+    if not run_backfill:
+        return f"{message}; no backfill ({BACKFILL_LATER})"
+    flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+    return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
+
+
 def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> str:
     """Remove stepsync from the database at URL (docs/contract.md §9.5); returns what it did, in a line."""
     with database.connect(url) as conn:
@@ -381,7 +422,12 @@ def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> st
     if not own_table:
         raise StepsyncError("stepsync is carried by this application's own alembic: remove it there"
                             " (alembic downgrade stepsync@base), not with stepsync uninstall")
-    _upgrade_with_retries(url, history.TABLES_REVISION, downgrade=True, say=say, keep_columns=not drop_columns)
+    with database.connect(url) as conn:
+        on_citus = citus.is_citus(conn)
+    if on_citus:
+        citus.uninstall(url, drop_columns=drop_columns)
+    else:
+        _upgrade_with_retries(url, history.TABLES_REVISION, downgrade=True, say=say, keep_columns=not drop_columns)
     with database.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS public.{history.VERSION_TABLE}")
     kept = "" if drop_columns else "; the sync columns, keys and entries stay (--drop-columns removes them)"

@@ -45,6 +45,7 @@ from typing import Any
 import psycopg
 
 from stepsync import database
+from stepsync.citus import is_citus
 from stepsync.database import scalar
 
 RETRIES = 3   # a batch that deadlocks or times out on a lock is retried this many times
@@ -106,6 +107,9 @@ NEEDS_WORK = ("((t.status = 'published' AND t.is_active)"
               " OR ((NOT t.is_active OR t.status = 'archived')"
               "     AND EXISTS (SELECT FROM public.step_library AS s"
               "                  WHERE s.source_tree_id = t.id AND s.is_flow_synced AND s.is_active)))")
+# On Citus (docs/contract.md §11.3) the entries of a flow are found on its shard: by tree_key, which Citus
+# joins with trees.id (their distribution columns); source_tree_id alone would not be.
+NEEDS_WORK_CITUS = NEEDS_WORK.replace("s.source_tree_id = t.id", "s.tree_key = t.id AND s.source_tree_id = t.id")
 _LOCK_ALL = ("SELECT t.id, t.name FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
              f" AND {NEEDS_WORK} ORDER BY t.id LIMIT %(batch)s FOR NO KEY UPDATE OF t")
 _LOCK_IDS = ("SELECT t.id, t.name FROM public.trees AS t WHERE t.id = ANY (%(ids)s::uuid[])"
@@ -134,10 +138,12 @@ _SKIPPED = "stepsync backfill skipped flow "
 
 
 def count_flows(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None, after: Any = None) -> int:
+    """How many flows a run over TREE_IDS (None: every flow after AFTER that needs work) looks at."""
     if tree_ids is not None:
         return len(tree_ids)
+    needs_work = NEEDS_WORK_CITUS if is_citus(conn) else NEEDS_WORK
     return int(scalar(conn, "SELECT count(*) FROM public.trees AS t WHERE (%s::uuid IS NULL OR t.id > %s::uuid)"
-                            f" AND {NEEDS_WORK}", (after, after)))
+                            f" AND {needs_work}", (after, after)))
 
 
 def _sync_locked(conn: psycopg.Connection[Any], flows: list[tuple[Any, ...]]) -> list[FlowChange]:
@@ -268,6 +274,65 @@ def _flow_by_flow(conn: psycopg.Connection[Any], lock_sql: str, params: dict[str
     return flows
 
 
+# On Citus: no lock from the coordinator (Citus locks rows only in a query on one shard); stepsync.sync_tree,
+# a distributed function, locks the flow's row itself on the worker that holds it, and Citus sends it
+# there only when it is called as a statement of its own: so one call a flow, each behind a savepoint
+# (a flow failing the publish checks is skipped, the batch goes on). Changes are counted from the entries
+# before and after (each worker's clock is its own, so not from last_synced_at = now()).
+_CITUS_ALL = ("SELECT t.id, t.name FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
+              f" AND {NEEDS_WORK_CITUS} ORDER BY t.id LIMIT %(batch)s")
+_CITUS_IDS = "SELECT t.id, t.name FROM public.trees AS t WHERE t.id = ANY (%(ids)s::uuid[]) ORDER BY t.id"
+_CITUS_ENTRIES = ("SELECT s.tree_key, s.id, s.is_active, s.last_synced_at FROM public.step_library AS s"
+                  " WHERE s.tree_key = ANY (%s::uuid[]) AND s.source_tree_id = s.tree_key")
+_CITUS_PROGRESS = ("UPDATE stepsync.backfill_progress AS p"
+                   " SET after_tree_id = GREATEST(p.after_tree_id, %(through)s::uuid),"
+                   " flows_done = p.flows_done + %(flows)s, rows_written = p.rows_written + %(rows)s,"
+                   " updated_at = pg_catalog.clock_timestamp()"
+                   " WHERE p.after_tree_id IS NULL OR p.after_tree_id < %(through)s::uuid")
+
+
+def _citus_entries(conn: psycopg.Connection[Any], ids: list[Any]) -> dict[Any, dict[Any, tuple[bool, Any]]]:
+    entries: dict[Any, dict[Any, tuple[bool, Any]]] = {}
+    for tree, entry, active, synced in conn.execute(_CITUS_ENTRIES, (ids,)).fetchall():
+        entries.setdefault(tree, {})[entry] = (active, synced)
+    return entries
+
+
+def citus_batch(conn: psycopg.Connection[Any], select_sql: str, params: dict[str, Any], result: Result,
+                *, move_backfill: bool = False) -> Flows:
+    """One batch on Citus in one transaction (see _CITUS_ALL): its flows, synced one call each; with
+    MOVE_BACKFILL the record of an unfinished backfill moves on past them in the same transaction."""
+    with conn.transaction():
+        flows = conn.execute(select_sql, params).fetchall()
+        if not flows:
+            return []
+        ids = [tree for tree, _ in flows]
+        before = _citus_entries(conn, ids)
+        skipped = []
+        for tree, name in flows:
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT stepsync.sync_tree(%s)", (tree,))
+            except psycopg.errors.CheckViolation as exc:
+                skipped.append({"tree_id": tree, "name": name, "message": exc.diag.message_primary or str(exc)})
+        after = _citus_entries(conn, ids)
+        changes = []
+        for tree, name in flows:
+            old, new = before.get(tree, {}), after.get(tree, {})
+            inserted = sum(1 for entry in new if entry not in old)
+            retired = sum(1 for entry, (active, _) in new.items() if not active and old.get(entry, (False, None))[0])
+            updated = sum(1 for entry, (active, synced) in new.items()
+                          if entry in old and active and (not old[entry][0] or synced != old[entry][1]))
+            if inserted or retired or updated:
+                changes.append(FlowChange(tree, name, inserted, updated, retired))
+        if move_backfill:
+            conn.execute(_CITUS_PROGRESS, {"through": ids[-1], "flows": len(ids),
+                                           "rows": sum(c.inserted + c.updated + c.retired for c in changes)})
+    _account(result, flows, changes)
+    result.skipped.extend(skipped)
+    return flows
+
+
 def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, batch: int = 100, after: Any = None,
         progress: Callable[[Result], None] | None = None, stop: Callable[[], bool] | None = None,
         total: int | None = None) -> Result:
@@ -275,9 +340,10 @@ def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, ba
 
     CONN must be in autocommit mode. Raises ResyncStopped on a database error.
     """
+    citus = is_citus(conn)
     result = Result(total=total if total is not None else count_flows(conn, tree_ids, after))
     pending = sorted(set(tree_ids), key=str) if tree_ids is not None else None
-    through_backfill = pending is None and bool(scalar(conn, _CAN_BACKFILL))
+    through_backfill = pending is None and bool(scalar(conn, _CAN_BACKFILL)) and not citus
     warnings: list[str] = []
 
     def on_notice(diag: Any) -> None:
@@ -298,7 +364,10 @@ def run(conn: psycopg.Connection[Any], tree_ids: Sequence[Any] | None = None, ba
                 lock_sql, params = _LOCK_ALL, dict[str, Any](after=result.last_tree_id or after, batch=batch)
             try:
                 flows: Flows | None
-                if through_backfill:
+                if citus:
+                    flows = citus_batch(conn, _CITUS_IDS if pending is not None else _CITUS_ALL, params, result,
+                                        move_backfill=pending is None and bool(scalar(conn, _CAN_BACKFILL)))
+                elif through_backfill:
                     flows = _backfill_batch(conn, params, result, warnings)
                 else:
                     flows = _one_batch(conn, lock_sql, params, result)

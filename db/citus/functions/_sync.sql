@@ -61,6 +61,7 @@ DECLARE
     v_retired integer;
     v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
+    PERFORM stepsync._refuse_on_coordinator();
     PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);
     -- 1. What the library holds for this flow now (the flow's shard).
     v_entries := ARRAY(SELECT s FROM public.step_library AS s

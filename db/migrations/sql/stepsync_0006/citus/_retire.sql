@@ -15,6 +15,7 @@ DECLARE
     v_retired integer;
     v_was_writing text := pg_catalog.current_setting('stepsync.sync_writing', true);
 BEGIN
+    PERFORM stepsync._refuse_on_coordinator();
     PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);
     PERFORM 1
        FROM public.step_library AS s
