@@ -30,12 +30,21 @@ FUNCTIONS_DIR = DB_DIR / "functions"
 TRIGGERS_DIR = DB_DIR / "triggers"
 INSTALL_DIR = DB_DIR / "install"   # the install's own steps (preflight, columns, backfill, uninstall...)
 OBJECT_DIRS = (TYPES_DIR, VIEWS_DIR, FUNCTIONS_DIR, TRIGGERS_DIR)
+CITUS_DIR = DB_DIR / "citus"   # the distributed variant: the objects that differ on Citus (docs/contract.md §11)
 EXAMPLES_DIR = _dir("stepsync.examples")
 
 
 def object_files() -> list[Path]:
     """The source file of every type, view, function and trigger stepsync installs, sorted by file name."""
     return sorted((path for folder in OBJECT_DIRS for path in folder.glob("*.sql")), key=lambda path: path.name)
+
+
+def citus_object_files() -> list[Path]:
+    """The source of every object stepsync installs on a Citus coordinator: its distributed variant
+    (db/citus/functions, db/citus/views) where it has one, else the one-node file; sorted by file name."""
+    variants = {p.name: p for kind in ("functions", "views") for p in (CITUS_DIR / kind).glob("*.sql")}
+    files = {p.name: variants.get(p.name, p) for p in object_files()}
+    return sorted({**files, **variants}.values(), key=lambda path: path.name)
 
 
 def object_file(name: str) -> Path | None:

@@ -248,14 +248,15 @@ def parse_view(file: str, statement: str) -> PackagedView:
     return PackagedView(file=file, name=name, options=options, query=m.group(3))
 
 
-def packaged() -> tuple[list[PackagedFunction], list[PackagedTrigger], list[PackagedView]]:
-    """Every function, trigger and view the packaged SQL defines (db/functions, db/triggers, db/views)."""
-    from stepsync.paths import object_files
+def packaged(*, citus: bool = False) -> tuple[list[PackagedFunction], list[PackagedTrigger], list[PackagedView]]:
+    """Every function, trigger and view the packaged SQL defines (db/functions, db/triggers, db/views);
+    with CITUS, as installed on a Citus coordinator (the distributed variant of db/citus/ where it has one)."""
+    from stepsync.paths import citus_object_files, object_files
 
     functions: list[PackagedFunction] = []
     triggers: list[PackagedTrigger] = []
     views: list[PackagedView] = []
-    for path in object_files():
+    for path in citus_object_files() if citus else object_files():
         last: Any = None
         for statement in split_statements(path.read_text(encoding="utf-8")):
             bare = " ".join(strip_comments(statement).split())
