@@ -90,20 +90,21 @@ def install_statements() -> list[str]:
     the columns and keys, the row type, stepsync's own tables, the view (the
     functions return its row type), the functions, the grants, the triggers, the schema's comment.
     """
-    from stepsync.frozen import transaction_sql
+    from stepsync.frozen import comments_of, transaction_sql, unless_exists
 
     head = history.head_revision()
     parts = [_read("schema.sql"), _read("columns.sql"),
              *(_read(n) for n in _objects("types")),
              _read("row_security_setting.sql"), _read("backfill_progress.sql"),
-             *(_read(n) for n in _objects("views")),
+             *(unless_exists(f"public.{n.removesuffix('.sql')}", _read(n)) + comments_of(_read(n))
+               for n in _objects("views")),   # a view is created once (CREATE VIEW: see its file), commented anew
              *(_read(n) for n in (*_objects("functions"), *CITUS_ONLY_FUNCTIONS)),
              _read("grants.sql"),
              *(_read(n) for n in _objects("triggers")),
              _read("delegate.sql"),
              f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{head}') ON CONFLICT (singleton) DO NOTHING;",
              history.schema_comment_sql(head)]
-    return split_statements(transaction_sql(*parts))
+    return split_statements(transaction_sql(SEQUENTIAL, *parts))
 
 
 def preflight(conn: psycopg.Connection[Any], one_node_preflight: str) -> list[tuple[str, str]]:
@@ -200,9 +201,17 @@ def backfill(url: str, *, progress: Callable[[int, int, int], None] | None, warn
     return result.done, result.written, len(result.skipped)
 
 
+def installed(conn: psycopg.Connection[Any]) -> bool:
+    """Whether stepsync's distributed variant is installed (any revision): its own function is there."""
+    return bool(one_row(conn.execute(
+        "SELECT pg_catalog.to_regprocedure('stepsync._refuse_on_coordinator()') IS NOT NULL"))[0])
+
+
 def install(url: str) -> None:
-    """Install the distributed variant into the coordinator at URL (laid out and checked) and record the
-    newest revision in stepsync's version table; the backfill is marked pending (see `backfill`)."""
+    """Install the distributed variant into the coordinator at URL (laid out and checked), or bring an
+    older one to the newest revision: every statement may run again (CREATE OR REPLACE, IF NOT EXISTS,
+    a view created once); then record the newest revision in stepsync's version table. The backfill is
+    marked pending (see `backfill`)."""
     from alembic import command
 
     with database.connect(url) as conn:

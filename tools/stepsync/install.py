@@ -396,6 +396,14 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
             flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
             return (f"{message}; resumed the backfill an earlier install left unfinished"
                     f" (after {pending.flows_done} flows): {_backfill_summary(flows, written, skipped)}")
+        if current is not None and citus.installed(conn):
+            conn.rollback()
+            citus.install(url)
+            message = f"upgraded stepsync from {current} to {head} (the distributed variant, on Citus)"
+            if not run_backfill:
+                return f"{message}; no backfill ({BACKFILL_LATER})"
+            flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+            return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
         if current is not None:
             raise StepsyncError(f"stepsync {current} is installed here as on one node, which Citus cannot run: run"
                                 " `stepsync distribute`, which lays the tables out and installs the distributed"
