@@ -7,7 +7,8 @@
         a new revision db/migrations/versions/stepsync_NNNN_<slug>.py that
         installs the changed files (frozen into db/migrations/sql/stepsync_NNNN/)
         and whose downgrade puts back the previous copies and drops the new
-        objects; plus its SHA256SUMS
+        objects; plus its SHA256SUMS. Changed files of db/citus/ go to its citus/ folder, which
+        stepsync.citus installs on a Citus coordinator (the upgrade on one node never runs them)
     python tools/freeze_revision.py refresh stepsync_NNNN
         re-copy the sources of a revision that has NOT been released yet (still
         being written in this change) into its frozen directory, and rewrite its
@@ -181,10 +182,16 @@ def new(message: str) -> Path:
     revision = f"stepsync_{number:04d}"
     directory = FROZEN / revision
     directory.mkdir()
-    names = sorted(edited + added)
+    prefix = f"{CITUS_FROZEN}/"
+    variants = sorted(n.removeprefix(prefix) for n in edited + added if n.startswith(prefix))
+    names = sorted(n for n in edited + added if not n.startswith(prefix))
     available = sources()
     for name in names:
         shutil.copyfile(available[name], directory / name)
+    if variants:   # installed on a Citus coordinator by stepsync.citus, never by this revision's upgrade
+        (directory / CITUS_FROZEN).mkdir()
+        for name in variants:
+            shutil.copyfile(citus_sources()[name], directory / CITUS_FROZEN / name)
     write_sums(directory)
     restore = {name: before[name].parent.name for name in sorted(edited)}
     path = VERSIONS / f"{revision}_{slug}.py"
