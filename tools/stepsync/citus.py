@@ -107,25 +107,30 @@ def install_statements() -> list[str]:
     return split_statements(transaction_sql(SEQUENTIAL, *parts))
 
 
-def preflight(conn: psycopg.Connection[Any], one_node_preflight: str) -> list[tuple[str, str]]:
-    """Every problem that stops the distributed variant from installing (object, message); [] when none.
+def preflight_query(one_node_preflight: str) -> str:
+    """The preflight on a coordinator, one query of (object, message) rows: the one-node preflight
+    ONE_NODE_PREFLIGHT (columns, types, owners, names, data), less what the layout makes right (the
+    upsert key step_library_source_key is UNIQUE (tree_key, source_node_id) here; `stepsync distribute`
+    may have made it), and the layout (citus/layout.sql)."""
+    one_node = one_node_preflight.strip().rstrip(";")
+    layout = _read("layout.sql").strip().rstrip(";")
+    return f"""SELECT p.object, p.message FROM ({one_node}) AS p
+ WHERE NOT (p.object = 'constraint step_library_source_key on public.step_library'
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS c
+                         WHERE c.conrelid = pg_catalog.to_regclass('public.step_library')
+                           AND c.conname = 'step_library_source_key' AND c.contype = 'u'
+                           AND pg_catalog.pg_get_constraintdef(c.oid) = 'UNIQUE (tree_key, source_node_id)'))
+UNION ALL
+SELECT l.object, l.message FROM ({layout}) AS l"""
 
-    The one-node preflight (ONE_NODE_PREFLIGHT: columns, types, owners, names, data), less what the
-    layout makes right: the upsert key step_library_source_key is UNIQUE (tree_key, source_node_id)
-    here (`stepsync distribute` may have made it). Then the layout (`layout_problems`), and, when the
-    tables are not laid out, the statements that would lay them out (stepsync.distribute).
-    """
-    rows = [(str(o), str(m)) for o, m in conn.execute(one_node_preflight).fetchall()]
+
+def preflight(conn: psycopg.Connection[Any], one_node_preflight: str) -> list[tuple[str, str]]:
+    """Every problem that stops the distributed variant from installing (object, message); [] when none
+    (`preflight_query`). When only the layout is wrong, a last row gives the statements that would lay
+    the tables out (stepsync.distribute)."""
+    rows = [(str(o), str(m)) for o, m in conn.execute(preflight_query(one_node_preflight)).fetchall()]
     conn.rollback()
-    own_key = one_row(conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS c"
-        " WHERE c.conrelid = pg_catalog.to_regclass('public.step_library') AND c.conname = 'step_library_source_key'"
-        " AND c.contype = 'u' AND pg_catalog.pg_get_constraintdef(c.oid) = 'UNIQUE (tree_key, source_node_id)')"))[0]
-    if own_key:
-        rows = [r for r in rows if r[0] != "constraint step_library_source_key on public.step_library"]
-    layout = layout_problems(conn)
-    conn.rollback()
-    if layout and not rows:
+    if rows and all(o.startswith("table public.") for o, _ in rows):
         try:
             from stepsync.distribute import layout_statements  # type: ignore[import-not-found,unused-ignore]
 
@@ -134,32 +139,9 @@ def preflight(conn: psycopg.Connection[Any], one_node_preflight: str) -> list[tu
         except (ImportError, psycopg.Error):
             statements = []
         if statements:
-            layout.append(("to lay them out", "run `stepsync distribute`, or these statements: "
-                           + " ".join(s.rstrip(";") + ";" for s in statements)))
-    return rows + layout
-
-
-def layout_problems(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """What stops the distributed variant from installing as the tables are laid out now (object, message)."""
-    problems = [(str(o), str(m)) for o, m in conn.execute(_read("layout.sql")).fetchall()]
-    workers = conn.execute("SELECT nodename || ':' || nodeport FROM pg_catalog.run_command_on_workers("
-                           "'SHOW citus.enable_unsafe_triggers') WHERE NOT success OR result <> 'on'"
-                           " ORDER BY 1").fetchall()
-    problems += [(f"worker {w}", "citus.enable_unsafe_triggers is not on: stepsync's triggers on distributed"
-                  " tables need it on every node (ALTER SYSTEM SET citus.enable_unsafe_triggers = on, then reload)")
-                 for (w,) in workers]
-    has = {r[0] for r in conn.execute(
-        "SELECT attname::text FROM pg_catalog.pg_attribute"
-        " WHERE attrelid = pg_catalog.to_regclass('public.step_library')"
-        " AND attname IN ('tree_key', 'source_tree_id') AND NOT attisdropped").fetchall()}
-    if not problems and has == {"tree_key", "source_tree_id"}:
-        moved = one_row(conn.execute("SELECT count(*) FROM public.step_library"
-                                     " WHERE source_tree_id IS NOT NULL AND tree_key <> source_tree_id"))[0]
-        if moved:
-            problems.append(("public.step_library.tree_key",
-                             f"{moved} synced rows live under another tree_key than their flow's id: a synced entry's"
-                             " tree_key must be its flow's (docs/contract.md §11.1)"))
-    return problems
+            rows.append(("to lay them out", "run `stepsync distribute`, or these statements: "
+                         + " ".join(s.rstrip().rstrip(";") + ";" for s in statements)))
+    return rows
 
 
 CITUS_BATCH = 50   # flows a transaction in the backfill: one delegated call each, about a second
@@ -219,6 +201,38 @@ def install(url: str) -> None:
             conn.execute(statement)
         conn.commit()
     command.stamp(database.alembic_config(url), history.head_revision())
+
+
+def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | None) -> str:
+    """The install on a coordinator as psql script text (for `stepsync sql`): the preflight (refusing
+    with every problem, 55000, before anything is written), the install's statements in one transaction,
+    the revision recorded, then the backfill one delegated `SELECT stepsync.sync_tree(...)` a flow
+    (psql's \\gexec; a flow that fails the publish checks is reported and skipped, as the backfill
+    does), and the record of the backfill cleared."""
+    from stepsync.frozen import refuse_if_any
+    from stepsync.resync import NEEDS_WORK_CITUS
+
+    head = history.head_revision()
+    parts = ["-- On Citus: the distributed variant (docs/contract.md §11).\n"]
+    if viewer is not None:
+        parts.append("DO $stepsync$ BEGIN RAISE EXCEPTION 'stepsync: row-level security (--row-security) is not"
+                     " available on Citus in this version (docs/contract.md §11)' USING ERRCODE ="
+                     " 'feature_not_supported'; END; $stepsync$;\n")
+    parts.append(refuse_if_any(preflight_query(one_node_preflight), refused, hint))
+    parts.append("BEGIN;\n" + ";\n".join(install_statements()) + ";\n")
+    parts.append(f"CREATE TABLE IF NOT EXISTS public.{history.VERSION_TABLE} (version_num varchar(32) NOT NULL,"
+                 f" CONSTRAINT {history.VERSION_TABLE}_pkc PRIMARY KEY (version_num));\n"
+                 f"DELETE FROM public.{history.VERSION_TABLE};\n"
+                 f"INSERT INTO public.{history.VERSION_TABLE} (version_num) VALUES ('{head}');\n"
+                 f"COMMENT ON TABLE public.{history.VERSION_TABLE} IS {database.literal(history.ADOPTED_COMMENT)};\n"
+                 "COMMIT;\n")
+    parts.append("-- The backfill: one statement a flow, which Citus runs on the flow's worker.\n"
+                 "\\set ON_ERROR_STOP off\n"
+                 "SELECT pg_catalog.format('SELECT stepsync.sync_tree(%L)', t.id) FROM public.trees AS t\n"
+                 f" WHERE {NEEDS_WORK_CITUS} ORDER BY t.id\n\\gexec\n"
+                 "\\set ON_ERROR_STOP on\n"
+                 "DELETE FROM stepsync.backfill_progress;\n")
+    return "".join(parts)
 
 
 def uninstall_statements(drop_columns: bool) -> list[str]:

@@ -465,6 +465,13 @@ def sql(*, run_backfill: bool = True, viewer: str | None = None) -> str:
     # The preflight first, before alembic's script creates and fills public.stepsync_version in a
     # transaction of its own: the install revision runs it too, but only after that has committed.
     preflight = ("-- The preflight (docs/contract.md §9.3): stop here, before anything is written.\n"
-                 + frozen.refuse_if_any(citus_preflight_sql(), _REFUSED, _REFUSED_HINT)
                  + frozen.refuse_if_any(preflight_sql(), _REFUSED, _REFUSED_HINT))
-    return header + preflight + buffer.getvalue() + (rls.sql(viewer) if viewer is not None else "")
+    # psql decides which install the database gets: the distributed variant on a Citus coordinator
+    # (docs/contract.md §11), the revisions everywhere else.
+    return (header
+            + "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS stepsync_on_citus"
+              " \\gset\n\\if :stepsync_on_citus\n"
+            + citus.script(preflight_sql(), refused=_REFUSED, hint=_REFUSED_HINT, viewer=viewer)
+            + "\\else\n"
+            + preflight + buffer.getvalue() + (rls.sql(viewer) if viewer is not None else "")
+            + "\\endif\n")

@@ -1,7 +1,7 @@
 -- The Citus part of the preflight (docs/contract.md §11.1, §11.2): on a database with the citus
 -- extension, every reason the distributed variant cannot be installed as the tables are now, one row
--- (object, message) each; no row: go ahead. It reads the catalogs and Citus's metadata only, plus one
--- count over step_library when its sync columns exist; it changes nothing. `stepsync install` prints the
+-- (object, message) each; no row: go ahead. It reads the catalogs, Citus's metadata and each worker's
+-- setting, plus one count over step_library when its sync columns exist; it changes nothing. `stepsync install` prints the
 -- statements that would lay the tables out beneath (stepsync.distribute), and `stepsync distribute`
 -- runs them.
 WITH
@@ -60,5 +60,27 @@ problems (object, message) AS (
            'is off on the coordinator: stepsync''s triggers on distributed tables need it on every node'
            || ' (ALTER SYSTEM SET citus.enable_unsafe_triggers = on, on each node, then reload)'
      WHERE NOT COALESCE(pg_catalog.current_setting('citus.enable_unsafe_triggers', true), 'off')::boolean
+    UNION ALL
+    SELECT 'worker ' || w.nodename || ':' || w.nodeport,
+           'citus.enable_unsafe_triggers is not on (' || COALESCE(w.result, 'no answer') || '): stepsync''s triggers'
+           || ' on distributed tables need it on every node (ALTER SYSTEM SET citus.enable_unsafe_triggers = on,'
+           || ' then reload)'
+      FROM pg_catalog.run_command_on_workers('SHOW citus.enable_unsafe_triggers') AS w
+     WHERE NOT w.success OR w.result <> 'on'
+    UNION ALL
+    -- A synced entry lives on its flow's shard. The count runs only when step_library has both columns
+    -- (the query is text, parsed when it runs: see the one-node preflight's data checks).
+    SELECT 'public.step_library.tree_key',
+           x.n || ' synced rows live under another tree_key than their flow''s id: a synced entry''s tree_key'
+           || ' must be its flow''s (docs/contract.md §11.1): UPDATE is not allowed on a distribution column, so'
+           || ' copy them under the right key or lay the table out again (stepsync distribute)'
+      FROM (SELECT COALESCE((SELECT s.ndoc FROM pg_catalog.ts_stat(
+                     'SELECT ''n''::pg_catalog.tsvector FROM public.step_library'
+                     ' WHERE source_tree_id IS NOT NULL AND tree_key <> source_tree_id') AS s
+                     WHERE s.word = 'n'), 0) AS n
+             WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute AS a
+                     WHERE a.attrelid = pg_catalog.to_regclass('public.step_library') AND NOT a.attisdropped
+                       AND a.attname IN ('tree_key', 'source_tree_id')) = 2) AS x
+     WHERE x.n > 0
 )
 SELECT p.object, p.message FROM problems AS p ORDER BY p.object, p.message
