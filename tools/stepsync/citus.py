@@ -183,6 +183,38 @@ def backfill(url: str, *, progress: Callable[[int, int, int], None] | None, warn
     return result.done, result.written, len(result.skipped)
 
 
+def describe(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    """For `stepsync status`: on a Citus database, how the four tables are laid out, the workers
+    (host:port, as every node may share a host name), and whether the distributed variant is installed;
+    None elsewhere."""
+    if not is_citus(conn):
+        return None
+    tables = dict(conn.execute(
+        "SELECT c.relname::text, CASE WHEN t.table_name IS NULL THEN 'local'"
+        " WHEN t.citus_table_type = 'distributed' THEN 'distributed by ' || t.distribution_column"
+        " ELSE t.citus_table_type END"
+        "  FROM pg_catalog.pg_class AS c LEFT JOIN public.citus_tables AS t ON t.table_name = c.oid"
+        " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')"
+        "   AND c.relname IN ('accounts', 'users', 'trees', 'step_library') ORDER BY 1").fetchall())
+    workers = [str(w) for (w,) in conn.execute(
+        "SELECT nodename || ':' || nodeport FROM pg_catalog.pg_dist_node WHERE groupid <> 0 AND isactive"
+        " AND noderole = 'primary' ORDER BY nodename, nodeport").fetchall()]
+    coordinator = bool(one_row(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_node WHERE groupid = 0)"
+        " OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_node)"))[0])
+    return {"coordinator": coordinator, "distributed_variant": installed(conn), "tables": tables,
+            "workers": workers}
+
+
+def render(described: dict[str, Any] | None) -> list[str]:
+    """`describe` as the lines of `stepsync status`."""
+    if described is None:
+        return []
+    variant = "the distributed variant" if described["distributed_variant"] else "not the distributed variant"
+    tables = ", ".join(f"{t} {how}" for t, how in described["tables"].items())
+    return [f"citus: {variant}; {tables}; {len(described['workers'])} workers ({', '.join(described['workers'])})"]
+
+
 def installed(conn: psycopg.Connection[Any]) -> bool:
     """Whether stepsync's distributed variant is installed (any revision): its own function is there."""
     return bool(one_row(conn.execute(

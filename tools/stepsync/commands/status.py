@@ -12,7 +12,7 @@ from typing import Any
 import click
 import psycopg
 
-from stepsync import database, replica
+from stepsync import citus, database, replica
 from stepsync import row_security as rls
 from stepsync.database import scalar
 from stepsync.history import require_installed
@@ -137,6 +137,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "triggers": trigger_mode,
         "backfill": unfinished,
         "row_security": row_security,
+        "citus": citus.describe(conn),
         "warnings": warnings,
     }
 
@@ -165,7 +166,7 @@ def render(status: dict[str, Any]) -> None:
     me = owner["connected_as"] + (" (an owner)" if owner["connected_as_owner"] else " (not an owner)")
     click.echo(f"tables owned by {owners}; connected as {me}")
     click.echo(f"triggers: {status['triggers']}")
-    for line in rls.render(status["row_security"]):
+    for line in rls.render(status["row_security"]) + citus.render(status.get("citus")):
         click.echo(line)
     unfinished = status.get("backfill")
     if unfinished is not None:
