@@ -89,7 +89,18 @@ BEGIN
             'stepsync: one entry per node of a flow: the key the sync upserts on (with tree_key, the distribution column).';
     END IF;
 
-    -- The indexes: lineage look-ups, and the full-text index behind stepsync.search_steps (one per shard).
+    -- The indexes: look-ups by id alone (the primary key starts with tree_key, so without this every shard
+    -- would scan it: stepsync.search_steps reads its rows by id, and so may the application's usage
+    -- bumps), lineage look-ups, and the full-text index behind stepsync.search_steps (one per shard).
+    IF pg_catalog.to_regclass('public.step_library_id_idx') IS NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i
+                        WHERE i.indrelid = v_lib AND i.indpred IS NULL AND i.indexprs IS NULL
+                          AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute AS a
+                                              WHERE a.attrelid = v_lib AND a.attname = 'id')) THEN
+        CREATE INDEX step_library_id_idx ON public.step_library (id);
+        COMMENT ON INDEX public.step_library_id_idx IS
+            'stepsync: look-ups by id alone on Citus, where the primary key is (tree_key, id).';
+    END IF;
     IF pg_catalog.to_regclass('public.step_library_forked_from_id_idx') IS NULL THEN
         CREATE INDEX step_library_forked_from_id_idx ON public.step_library (forked_from_id)
             WHERE forked_from_id IS NOT NULL;
