@@ -400,11 +400,12 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
             conn.rollback()
             citus.install(url)
             message = f"upgraded stepsync from {current} to {head} (the distributed variant, on Citus)"
+            # (every statement of the install may run again: stepsync.citus.install)
             if not run_backfill:
                 return f"{message}; no backfill ({BACKFILL_LATER})"
             flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
             return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
-        if current is not None:
+        if current not in (None, history.TABLES_REVISION):   # stepsync_0001: `stepsync migrate` made the tables
             raise StepsyncError(f"stepsync {current} is installed here as on one node, which Citus cannot run: run"
                                 " `stepsync distribute`, which lays the tables out and installs the distributed"
                                 " variant (docs/contract.md §11.2)")
@@ -431,8 +432,8 @@ def uninstall(url: str, *, drop_columns: bool, say: Callable[[str], None]) -> st
         raise StepsyncError("stepsync is carried by this application's own alembic: remove it there"
                             " (alembic downgrade stepsync@base), not with stepsync uninstall")
     with database.connect(url) as conn:
-        on_citus = citus.is_citus(conn)
-    if on_citus:
+        distributed = citus.is_citus(conn) and citus.installed(conn)
+    if distributed:   # the distributed variant; a one-node install on a coordinator goes by its revisions
         citus.uninstall(url, drop_columns=drop_columns)
     else:
         _upgrade_with_retries(url, history.TABLES_REVISION, downgrade=True, say=say, keep_columns=not drop_columns)
