@@ -63,6 +63,16 @@ def migrate(ctx: Context) -> None:
     command.run(ctx.url)
 
 
+@cli.command()
+@pass_ctx
+def distribute(ctx: Context) -> None:
+    """On a Citus coordinator: lay the tables out as docs/contract.md §11.1 (reference and distributed
+    tables, keys with tree_key), keeping every row, then install stepsync."""
+    from stepsync.commands import distribute as command
+
+    command.run(ctx.url)
+
+
 ROW_SECURITY_HELP = ("Enforce the library's visibility rule as row-level security on step_library for every"
                      " role but the owner; VIEWER is the SQL expression giving the current user's uuid, such as"
                      " auth.uid() (Supabase) or"

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stepsync import database
+from stepsync.citus import is_citus
 from stepsync.database import one_row
 from stepsync.demo import load_examples
 from stepsync.paths import EXAMPLES_DIR
@@ -32,7 +33,7 @@ LIBRARY_SQL = """
 SELECT t.id, t.name, t.status, t.is_active, s.id, s.content ->> 'group_label', s.title, s.step_type, s.visibility,
        jsonb_array_length(s.content -> 'commands'), s.usage_count, s.is_active, s.content
   FROM public.trees t
-  LEFT JOIN public.step_library s ON s.source_tree_id = t.id AND s.is_flow_synced
+  LEFT JOIN public.step_library s ON {join} AND s.is_flow_synced
   LEFT JOIN LATERAL (
         SELECT p.i FROM jsonb_path_query(t.tree_structure, 'strict $.**.id') WITH ORDINALITY AS p (node_id, i)
          WHERE p.node_id #>> '{}' = s.source_node_id LIMIT 1) AS pos ON true
@@ -47,10 +48,13 @@ class LibraryView:
     def __init__(self, conn: psycopg.Connection, tree_ids: list[str]) -> None:
         self.conn = conn
         self.tree_ids = tree_ids
+        # On Citus a flow's entries are joined on its shard (docs/contract.md §11): by tree_key too.
+        self.sql = LIBRARY_SQL.replace("{join}", "s.tree_key = t.id AND s.source_tree_id = t.id" if is_citus(conn)
+                                       else "s.source_tree_id = t.id")
         self.seen: dict[str, Fingerprint] | None = None
 
     def show(self, caption: str) -> None:
-        rows = self.conn.execute(LIBRARY_SQL, (self.tree_ids,)).fetchall()
+        rows = self.conn.execute(self.sql, (self.tree_ids,)).fetchall()
         console.rule(f"[bold]{caption}")
         flows: dict[str, list[TupleRow]] = {}
         for row in rows:
@@ -99,8 +103,16 @@ class LibraryView:
 
 
 def run(url: str) -> None:
-    """Migrate the database at URL, then the whole demo on it."""
-    database.migrate(url)
+    """Migrate the database at URL (on a Citus coordinator as `stepsync migrate` does there), then the whole
+    demo on it."""
+    with database.connect(url) as conn:
+        on_citus = is_citus(conn)
+    if on_citus:
+        from stepsync.commands import migrate
+
+        migrate.run(url)
+    else:
+        database.migrate(url)
     with database.connect(url, autocommit=True) as conn:
         walkthrough(conn)
 
