@@ -83,7 +83,8 @@ def setting(server, template, tmp_path_factory):
 
 # (id, url key or None for no URL, arguments, exit status, what stderr must say (substrings), extra env)
 COMMANDS = [("status",), ("doctor",), ("search", "x", "--as", UNKNOWN_TREE), ("preview", UNKNOWN_TREE), ("check",),
-            ("resync", "--all"), ("replica",), ("migrate",), ("install",), ("uninstall",), ("psql",)]
+            ("resync", "--all"), ("replica",), ("migrate",), ("install",), ("uninstall",), ("psql",),
+            ("distribute",)]
 CASES = [
     *[(f"server down: {c[0]}", "down", c, 1,
        ["stepsync: error: cannot connect to postgresql://someone:***@127.0.0.1:",
