@@ -1,9 +1,8 @@
-"""stepsync on a Citus database (docs/contract.md §11), as this version has it: refused up front,
-changing nothing, by `stepsync install`, `stepsync migrate` and the script of `stepsync sql`.
-
-The distributed variant (§11.2) is not in this version; before this refusal an install on a
-coordinator stopped part-way (0A000 on the ON DELETE SET NULL key, the version table left at
-stepsync_0001) or created local objects that then stopped the tables from being distributed (2BP01).
+"""`stepsync install` and the script of `stepsync sql` on a Citus coordinator (docs/contract.md §11.2):
+on tables laid out as §11.1 says they install the distributed variant; on tables laid out otherwise
+they refuse, changing nothing, and say how the tables are and how §11.1 lays them out (the install
+also prints the statements that would do it: `stepsync distribute`, tests/test_citus_distribute.py).
+The behaviour after the install is tests/test_citus_product.py's.
 
 CI cannot run Citus (no reachable package registry ships it): these tests run only when
 STEPSYNC_CITUS_DSN names a superuser URL of the coordinator of an existing cluster, and are skipped
@@ -109,8 +108,26 @@ def catalog(url: str) -> list[tuple]:
             " ORDER BY 1, 2, 3").fetchall()
 
 
-def refusal(url: str) -> str:
-    return f"stepsync: database {urlsplit(url).path.lstrip('/')}: this is a Citus database (citus "
+PSQL = Path("/usr/lib/postgresql/15/bin/psql")
+
+
+def publish_one(url: str) -> list[tuple]:
+    """Publish one flow of two steps as a client would; the library rows it yields."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO public.users (id, account_id, email) VALUES"
+                     " ('00000000-0000-0000-0000-0000000000b1', NULL, 'b@example.com')")
+        conn.execute("""INSERT INTO public.trees (id, name, tree_type, tree_structure, author_id) VALUES
+            ('00000000-0000-0000-0000-00000000f001', 'flow', 'procedural',
+             '{"steps": [{"id": "s1", "type": "procedure_step", "title": "One"},
+                         {"id": "s2", "type": "procedure_step", "title": "Two"}]}',
+             '00000000-0000-0000-0000-0000000000b1')""")
+        conn.execute("UPDATE public.trees SET status = 'published'")
+        return conn.execute("SELECT tree_key::text, source_tree_id::text, source_node_id, title, is_active"
+                            " FROM public.step_library ORDER BY source_node_id").fetchall()
+
+
+PUBLISHED = [("00000000-0000-0000-0000-00000000f001", "00000000-0000-0000-0000-00000000f001", "s1", "One", True),
+             ("00000000-0000-0000-0000-00000000f001", "00000000-0000-0000-0000-00000000f001", "s2", "Two", True)]
 
 
 def test_install_on_local_tables_of_a_coordinator_is_refused_and_changes_nothing(citus_db):
@@ -121,60 +138,86 @@ def test_install_on_local_tables_of_a_coordinator_is_refused_and_changes_nothing
     result = run(citus_db, "install")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[0].startswith(refusal(citus_db)) and "install stepsync on a database without Citus" in lines[0]
-    assert lines[1:5] == [
+    assert lines[:4] == [
         "stepsync: table public.accounts: is a local table; docs/contract.md §11.1 lays it out as a reference table",
-        "stepsync: table public.users: is a local table; docs/contract.md §11.1 lays it out as a reference table",
-        "stepsync: table public.trees: is a local table; docs/contract.md §11.1 lays it out as distributed by id",
         "stepsync: table public.step_library: is a local table; docs/contract.md §11.1 lays it out as distributed"
-        " by tree_key, co-located with trees"]
+        " by tree_key, co-located with trees",
+        "stepsync: table public.trees: is a local table; docs/contract.md §11.1 lays it out as distributed by id",
+        "stepsync: table public.users: is a local table; docs/contract.md §11.1 lays it out as a reference table"]
+    assert lines[4].startswith("stepsync: to lay them out: run `stepsync distribute`, or these statements: ")
+    assert "SELECT create_reference_table('public.accounts');" in lines[4]
     assert lines[5] == "stepsync: error: 5 problem(s) found; nothing was changed"
+    assert len(lines) == 6
     assert catalog(citus_db) == before
 
 
-def test_install_on_the_laid_out_tables_is_refused_and_changes_nothing(citus_db):
+def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_db):
     with psycopg.connect(citus_db, autocommit=True) as conn:
         for statement in LAID_OUT:
             conn.execute(statement)
-        group = conn.execute("SELECT colocation_id FROM citus_tables WHERE table_name = 'public.trees'::regclass"
-                             ).fetchone()[0]
-    before = catalog(citus_db)
     result = run(citus_db, "install")
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.splitlines()
-    assert lines[0].startswith(refusal(citus_db))
-    assert lines[1:5] == [
-        "stepsync: table public.accounts: is a reference table; docs/contract.md §11.1 lays it out as a reference"
-        " table",
-        "stepsync: table public.users: is a reference table; docs/contract.md §11.1 lays it out as a reference table",
-        f"stepsync: table public.trees: is distributed by id (co-location group {group}); docs/contract.md §11.1"
-        " lays it out as distributed by id",
-        f"stepsync: table public.step_library: is distributed by tree_key (co-location group {group});"
-        " docs/contract.md §11.1 lays it out as distributed by tree_key, co-located with trees"]
-    assert catalog(citus_db) == before
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("installed stepsync revision stepsync_0006 (the distributed variant, on Citus);"
+                                     " backfill: 0 flows in step, 0 library rows written or retired, 0 skipped")
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0006",)]
+        assert conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                            " WHERE conname = 'step_library_source_key'").fetchall() == [
+            ("UNIQUE (tree_key, source_node_id)",)]
+        assert conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'public.step_library'::regclass"
+                            " AND contype = 'f' ORDER BY 1").fetchall() == []
+    assert publish_one(citus_db) == PUBLISHED
+    again = run(citus_db, "install")
+    assert (again.returncode, again.stdout.strip()) == (
+        0, "stepsync is up to date (revision stepsync_0006, distributed on Citus); nothing to do")
+    doctor = run(citus_db, "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")
 
 
-def test_migrate_on_a_coordinator_is_refused_and_creates_nothing(citus_db):
-    before = catalog(citus_db)
-    result = run(citus_db, "migrate")
-    assert result.returncode == 1
-    assert result.stderr.startswith(refusal(citus_db).replace("stepsync: ", "stepsync: error: ", 1)), result.stderr
-    assert len(result.stderr.splitlines()) == 1
-    assert catalog(citus_db) == before
-
-
-def test_the_sql_script_refuses_on_a_coordinator_and_changes_nothing(citus_db, tmp_path):
+def test_row_security_is_refused_on_citus_and_changes_nothing(citus_db):
     with psycopg.connect(citus_db, autocommit=True) as conn:
         for statement in LAID_OUT:
             conn.execute(statement)
+    before = catalog(citus_db)
+    result = run(citus_db, "install", "--row-security", "auth.uid()")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("stepsync: error: row-level security (--row-security, --no-row-security) is not"
+                                     " available on Citus in this version (docs/contract.md §11)")
+    assert catalog(citus_db) == before
+
+
+def test_the_sql_script_refuses_on_a_coordinator_not_laid_out_and_changes_nothing(citus_db):
+    if not PSQL.exists():
+        pytest.skip(f"no psql at {PSQL}")
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        for name in ("accounts", "users", "trees", "step_library"):
+            conn.execute((TABLES_DIR / f"{name}.sql").read_text(encoding="utf-8"))
     before = catalog(citus_db)
     script = subprocess.run([sys.executable, "-m", "stepsync.cli", "sql"], capture_output=True, text=True,
                             check=True).stdout
-    with psycopg.connect(citus_db, autocommit=True) as conn:
-        statements = script.split("\\set ON_ERROR_STOP on\n", 1)[1]
-        guard = statements.split("$stepsync$;\n", 1)[0] + "$stepsync$;"
-        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
-            conn.execute(guard)
-    assert refused.value.diag.message_primary == "stepsync cannot be installed into this database"
-    assert "this is a Citus database (citus " in (refused.value.diag.message_detail or "")
+    applied = subprocess.run([str(PSQL), "-X", "-q", "-d", citus_db], input=script, capture_output=True, text=True,
+                             timeout=300)
+    assert applied.returncode == 3, applied.stderr
+    assert "ERROR:  stepsync cannot be installed into this database" in applied.stderr
+    assert ("table public.trees: is a local table; docs/contract.md §11.1 lays it out as distributed by id"
+            in applied.stderr)
     assert catalog(citus_db) == before
+
+
+def test_the_sql_script_installs_the_distributed_variant_on_laid_out_tables(citus_db):
+    if not PSQL.exists():
+        pytest.skip(f"no psql at {PSQL}")
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        for statement in LAID_OUT:
+            conn.execute(statement)
+    script = subprocess.run([sys.executable, "-m", "stepsync.cli", "sql"], capture_output=True, text=True,
+                            check=True).stdout
+    applied = subprocess.run([str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", citus_db], input=script,
+                             capture_output=True, text=True, timeout=300)
+    assert applied.returncode == 0, applied.stderr
+    assert publish_one(citus_db) == PUBLISHED
+    status = run(citus_db, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert '"distributed_variant": true' in status.stdout
+    assert '"revision": "stepsync_0006"' in status.stdout
