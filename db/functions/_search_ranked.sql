@@ -201,11 +201,10 @@ BEGIN
 
     -- The index condition (v_skeleton: implied by the query, without excluded and dense terms) and how many rows
     -- it matches (v_estimate), from the share of rows each term is in (the column's most common elements; a term
-    -- that is not among them counts as rare) and the table's size.
-    SELECT st.most_common_elems::text::text[], st.most_common_elem_freqs
-      INTO v_mce, v_mcf
-      FROM pg_catalog.pg_stats AS st
-     WHERE st.schemaname = 'public' AND st.tablename = 'step_library' AND st.attname = 'search_vector';
+    -- that is not among them counts as rare) and the table's size (stepsync._search_statistics).
+    SELECT st.most_common_elems, st.most_common_elem_freqs, st.reltuples
+      INTO v_mce, v_mcf, v_reltuples
+      FROM stepsync._search_statistics() AS st;
     IF v_text ~ ' [|] ' THEN
         v_skeleton := v_text;       -- with an OR, the whole query
         v_share := 0;
@@ -244,8 +243,6 @@ BEGIN
             END LOOP;
         END LOOP;
     END IF;
-    v_reltuples := (SELECT GREATEST(c.reltuples, 0) FROM pg_catalog.pg_class AS c
-                     WHERE c.oid = 'public.step_library'::pg_catalog.regclass);
     -- Several common words together can be rare although none of them is (and so can a common word without
     -- others): when the share of rows that hold them all and none of the excluded words (as if they were
     -- independent) puts them in few rows, every one of them joins the condition, so that one scan (path A)

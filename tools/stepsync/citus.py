@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 
 from stepsync import database, history
 from stepsync.database import one_row
@@ -39,7 +40,7 @@ from stepsync.sqltext import split_statements
 
 VARIANT_DIR = "citus"
 # Functions only the distributed variant has (db/citus/functions/, nothing of the same name in db/functions/).
-CITUS_ONLY_FUNCTIONS = ("_refuse_on_coordinator.sql",)
+CITUS_ONLY_FUNCTIONS = ("_refuse_on_coordinator.sql", "refresh_search_statistics.sql")
 
 
 # One connection a worker for the whole transaction: Citus refuses DDL on a schema after a parallel
@@ -95,7 +96,7 @@ def install_statements() -> list[str]:
     head = history.head_revision()
     parts = [_read("schema.sql"), _read("columns.sql"),
              *(_read(n) for n in _objects("types")),
-             _read("row_security_setting.sql"), _read("backfill_progress.sql"),
+             _read("row_security_setting.sql"), _read("backfill_progress.sql"), _read("search_sample.sql"),
              *(unless_exists(f"public.{n.removesuffix('.sql')}", _read(n)) + comments_of(_read(n))
                for n in _objects("views")),   # a view is created once (CREATE VIEW: see its file), commented anew
              *(_read(n) for n in (*_objects("functions"), *CITUS_ONLY_FUNCTIONS)),
@@ -265,6 +266,16 @@ def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | No
                  "\\set ON_ERROR_STOP on\n"
                  "DELETE FROM stepsync.backfill_progress;\n")
     return "".join(parts)
+
+
+def refresh_statistics(url: str) -> int:
+    """stepsync.refresh_search_statistics() as the owner: the sample search_steps estimates from."""
+    with database.connect(url, autocommit=True) as conn:
+        owner = one_row(conn.execute("SELECT pg_catalog.pg_get_userbyid(relowner) FROM pg_catalog.pg_class"
+                                     " WHERE oid = 'public.step_library'::regclass"))[0]
+        if one_row(conn.execute("SELECT current_user <> %s", (owner,)))[0]:
+            conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(owner)))
+        return int(one_row(conn.execute("SELECT stepsync.refresh_search_statistics()"))[0])
 
 
 def uninstall_statements(drop_columns: bool) -> list[str]:

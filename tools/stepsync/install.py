@@ -399,6 +399,7 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
         if current is not None and citus.installed(conn):
             conn.rollback()
             citus.install(url)
+            citus.refresh_statistics(url)
             message = f"upgraded stepsync from {current} to {head} (the distributed variant, on Citus)"
             # (every statement of the install may run again: stepsync.citus.install)
             if not run_backfill:
@@ -415,8 +416,10 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
     citus.install(url)
     message = f"installed stepsync revision {head} (the distributed variant, on Citus)"
     if not run_backfill:
+        citus.refresh_statistics(url)
         return f"{message}; no backfill ({BACKFILL_LATER})"
     flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+    citus.refresh_statistics(url)   # after the backfill: the sample sees its rows
     return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
 
 

@@ -1,8 +1,11 @@
 """stepsync on a Citus cluster: the distributed variant (docs/contract.md §11).
 
-On one node this revision changes nothing but the schema's comment: the
-preflight it carries (preflight.sql, read by `stepsync install`, never
-installed) gives the same answers with queries that Citus accepts too.
+On one node it changes no behaviour:
+  * stepsync._search_ranked reads the statistics it estimates from through
+    stepsync._search_statistics (new), whose distributed variant reads a
+    sample on Citus; on one node the same pg_stats and pg_class as before;
+  * the preflight it carries (preflight.sql, read by `stepsync install`,
+    never installed) gives the same answers with queries that Citus accepts.
 
 On a Citus coordinator whose tables have the §11.1 layout, `stepsync install`
 does not run revisions stepsync_0002-0005 (their keys and joins are refused
@@ -27,9 +30,15 @@ branch_labels = None
 depends_on = None
 
 
+FUNCTIONS = ("_search_statistics.sql", "_search_ranked.sql")
+
+
 def upgrade() -> None:
-    frozen.transaction(op, history.schema_comment_sql(revision))
+    frozen.transaction(op, *(frozen.read(revision, name) for name in FUNCTIONS),
+                       history.schema_comment_sql(revision))
 
 
 def downgrade() -> None:
-    frozen.transaction(op, history.schema_comment_sql(down_revision))
+    frozen.transaction(op, frozen.read("stepsync_0005", "_search_ranked.sql"),
+                       "DROP FUNCTION IF EXISTS stepsync._search_statistics();",
+                       history.schema_comment_sql(down_revision))

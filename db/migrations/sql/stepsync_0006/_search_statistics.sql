@@ -1,0 +1,25 @@
+-- stepsync._search_statistics(): what stepsync._search_ranked estimates a query's matches from. The
+-- explanation is in the body, so that \sf shows it.
+CREATE OR REPLACE FUNCTION stepsync._search_statistics()
+RETURNS TABLE (most_common_elems text[], most_common_elem_freqs real[], reltuples double precision)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+-- The planner's statistics of public.step_library: the most common lexemes of search_vector with the
+-- share of rows each is in, and the table's estimated row count (ANALYZE and autovacuum keep them).
+-- stepsync._search_ranked reads them to choose how to find a query's matches, never what it returns.
+-- (On Citus the table on the coordinator holds no rows and no statistics: the distributed variant of
+-- this function reads a sample instead, docs/contract.md §11.)
+SELECT (SELECT st.most_common_elems::text::text[] FROM pg_catalog.pg_stats AS st
+         WHERE st.schemaname = 'public' AND st.tablename = 'step_library' AND st.attname = 'search_vector'),
+       (SELECT st.most_common_elem_freqs FROM pg_catalog.pg_stats AS st
+         WHERE st.schemaname = 'public' AND st.tablename = 'step_library' AND st.attname = 'search_vector'),
+       (SELECT GREATEST(c.reltuples, 0)::double precision FROM pg_catalog.pg_class AS c
+         WHERE c.oid = 'public.step_library'::pg_catalog.regclass)
+$function$;
+
+COMMENT ON FUNCTION stepsync._search_statistics() IS
+    'Internal: the statistics stepsync._search_ranked estimates from (most common lexemes of search_vector, their shares, the row count).';
+
+REVOKE ALL ON FUNCTION stepsync._search_statistics() FROM PUBLIC;
