@@ -250,8 +250,9 @@ def replica(ctx: Context, action: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--rounds", default=5, show_default=True, help="Rounds per scenario (medians are reported).")
 @click.option("--quick", is_flag=True, help="Smaller sizes, for a smoke run.")
-@click.option("--only", "sections", multiple=True, type=click.Choice(["writes", "search", "install"]),
-              help="Run only these parts (repeat the option); default: all three.")
+@click.option("--only", "sections", multiple=True, type=click.Choice(["writes", "search", "install", "citus"]),
+              help="Run only these parts (repeat the option); default: writes, search and install. citus: the"
+                   " coordinator in $STEPSYNC_CITUS_DSN against one node of the same PostgreSQL.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report as Markdown here (for example docs/benchmarks.md).")
 @click.pass_context

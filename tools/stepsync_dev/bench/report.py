@@ -1,5 +1,7 @@
 """The whole benchmark (`stepsync bench` in a checkout): its parts (stepsync_dev.bench: writes;
 stepsync_dev.bench.search; stepsync_dev.bench.install), each on a fresh database, joined into one Markdown report.
+The section "citus" (stepsync_dev.bench.citus: Citus against one node) runs only when asked for by name, on the
+Citus cluster whose coordinator $STEPSYNC_CITUS_DSN names (a superuser URL).
 
 With --database-url (or $STEPSYNC_DATABASE_URL) it creates its databases on that server and drops them
 afterwards; with neither, it starts a throwaway server of its own (stepsync_dev.throwaway).
@@ -18,10 +20,15 @@ from stepsync import database
 from stepsync_dev import bench as bench_module
 from stepsync_dev.throwaway import throwaway_server
 
+CITUS_DSN_ENV = "STEPSYNC_CITUS_DSN"
+
 
 def run(explicit_url: str | None, rounds: int, quick: bool, sections: tuple[str, ...], output: Path | None) -> None:
     """Run the parts SECTIONS names (all three when none), print the report, write it to OUTPUT too."""
     wanted = set(sections) or {"writes", "search", "install"}
+    coordinator = os.environ.get(CITUS_DSN_ENV, "")
+    if "citus" in wanted and not coordinator:
+        raise click.UsageError(f"the citus section needs a Citus coordinator: set {CITUS_DSN_ENV} to its superuser URL")
     explicit = explicit_url or os.environ.get(database.URL_ENV)
     cluster = None
     if explicit:
@@ -63,6 +70,12 @@ def run(explicit_url: str | None, rounds: int, quick: bool, sections: tuple[str,
                                        seconds_cap=600 if quick else 3600,
                                        say=lambda line: click.echo(line, err=True))
             parts.append(install_bench.render_markdown(result))
+        if "citus" in wanted:
+            from stepsync_dev.bench import citus as citus_bench
+
+            result = citus_bench.run(coordinator, rounds, None, search_entries=20_000 if quick else 1_000_000,
+                                     log=lambda line: click.echo(line, err=True))
+            parts.append(citus_bench.render_markdown(result))
         text = "\n\n".join(part.rstrip() for part in parts) + "\n"
         click.echo(text)
         if output is not None:
