@@ -239,7 +239,7 @@ def install(url: str) -> None:
 def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | None) -> str:
     """The install on a coordinator as psql script text (for `stepsync sql`): the preflight (refusing
     with every problem, 55000, before anything is written), the install's statements in one transaction,
-    the revision recorded, then the backfill one delegated `SELECT stepsync.sync_tree(...)` a flow
+    the revision recorded, then the backfill one delegated `SELECT stepsync_citus.sync_tree(...)` a flow
     (psql's \\gexec; a flow that fails the publish checks is reported and skipped, as the backfill
     does), and the record of the backfill cleared."""
     from stepsync.frozen import refuse_if_any
@@ -261,7 +261,7 @@ def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | No
                  "COMMIT;\n")
     parts.append("-- The backfill: one statement a flow, which Citus runs on the flow's worker.\n"
                  "\\set ON_ERROR_STOP off\n"
-                 "SELECT pg_catalog.format('SELECT stepsync.sync_tree(%L)', t.id) FROM public.trees AS t\n"
+                 "SELECT pg_catalog.format('SELECT stepsync_citus.sync_tree(%L)', t.id) FROM public.trees AS t\n"
                  f" WHERE {NEEDS_WORK_CITUS} ORDER BY t.id\n\\gexec\n"
                  "\\set ON_ERROR_STOP on\n"
                  "DELETE FROM stepsync.backfill_progress;\n")
@@ -282,7 +282,7 @@ def uninstall_statements(drop_columns: bool) -> list[str]:
     """Remove stepsync from a coordinator; with DROP_COLUMNS also what it added to step_library."""
     from stepsync.frozen import transaction_sql
 
-    parts = [_read("uninstall.sql")]
+    parts = [_read("delegate_drop.sql"), _read("uninstall.sql")]
     if drop_columns:
         parts.append(_read("drop_columns.sql"))
     return split_statements(transaction_sql(SEQUENTIAL, *parts))

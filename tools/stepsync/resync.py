@@ -46,7 +46,7 @@ import psycopg
 
 from stepsync import database
 from stepsync.citus import is_citus
-from stepsync.database import scalar
+from stepsync.database import StepsyncError, scalar
 
 RETRIES = 3   # a batch that deadlocks or times out on a lock is retried this many times
 
@@ -274,9 +274,10 @@ def _flow_by_flow(conn: psycopg.Connection[Any], lock_sql: str, params: dict[str
     return flows
 
 
-# On Citus: no lock from the coordinator (Citus locks rows only in a query on one shard); stepsync.sync_tree,
-# a distributed function, locks the flow's row itself on the worker that holds it, and Citus sends it
-# there only when it is called as a statement of its own: so one call a flow, each behind a savepoint
+# On Citus: no lock from the coordinator (Citus locks rows only in a query on one shard);
+# stepsync_citus.sync_tree, a distributed function, runs stepsync.sync_tree on the worker that holds the
+# flow, which locks the flow's row there, and Citus sends it there only when it is called as a statement
+# of its own: so one call a flow, each behind a savepoint
 # (a flow failing the publish checks is skipped, the batch goes on). Changes are counted from the entries
 # before and after (each worker's clock is its own, so not from last_synced_at = now()).
 _CITUS_ALL = ("SELECT t.id, t.name FROM public.trees AS t WHERE (%(after)s::uuid IS NULL OR t.id > %(after)s::uuid)"
@@ -291,6 +292,20 @@ _CITUS_PROGRESS = ("UPDATE stepsync.backfill_progress AS p"
                    " WHERE p.after_tree_id IS NULL OR p.after_tree_id < %(through)s::uuid")
 
 
+# The batch acts as the tables' owner when the role may (a member of it): stepsync_citus.sync_tree is the
+# owner's alone (db/citus/install/delegate.sql says why).
+_CITUS_AS_OWNER = """DO $stepsync$
+DECLARE
+    v_owner name := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class AS c
+                      WHERE c.oid = 'public.step_library'::pg_catalog.regclass);
+BEGIN
+    IF v_owner <> current_user AND pg_catalog.pg_has_role(current_user, v_owner, 'MEMBER') THEN
+        EXECUTE pg_catalog.format('SET LOCAL ROLE %I', v_owner);
+    END IF;
+END;
+$stepsync$"""
+
+
 def _citus_entries(conn: psycopg.Connection[Any], ids: list[Any]) -> dict[Any, dict[Any, tuple[bool, Any]]]:
     entries: dict[Any, dict[Any, tuple[bool, Any]]] = {}
     for tree, entry, active, synced in conn.execute(_CITUS_ENTRIES, (ids,)).fetchall():
@@ -303,6 +318,10 @@ def citus_batch(conn: psycopg.Connection[Any], select_sql: str, params: dict[str
     """One batch on Citus in one transaction (see _CITUS_ALL): its flows, synced one call each; with
     MOVE_BACKFILL the record of an unfinished backfill moves on past them in the same transaction."""
     with conn.transaction():
+        conn.execute(_CITUS_AS_OWNER)
+        if not scalar(conn, "SELECT pg_catalog.has_function_privilege('stepsync_citus.sync_tree(uuid)', 'EXECUTE')"):
+            raise StepsyncError("on Citus the sync of a flow runs through stepsync_citus.sync_tree, which only the"
+                                " tables' owner may call: run this as the owner, or as a role that may SET ROLE to it")
         flows = conn.execute(select_sql, params).fetchall()
         if not flows:
             return []
@@ -312,7 +331,7 @@ def citus_batch(conn: psycopg.Connection[Any], select_sql: str, params: dict[str
         for tree, name in flows:
             try:
                 with conn.transaction():
-                    conn.execute("SELECT stepsync.sync_tree(%s)", (tree,))
+                    conn.execute("SELECT stepsync_citus.sync_tree(%s)", (tree,))
             except psycopg.errors.CheckViolation as exc:
                 skipped.append({"tree_id": tree, "name": name, "message": exc.diag.message_primary or str(exc)})
         after = _citus_entries(conn, ids)

@@ -5,7 +5,8 @@ On one node it changes no behaviour:
     stepsync._search_statistics (new), whose distributed variant reads a
     sample on Citus; on one node the same pg_stats and pg_class as before;
   * the preflight it carries (preflight.sql, read by `stepsync install`,
-    never installed) gives the same answers with queries that Citus accepts.
+    never installed) and the TRUNCATE guard give the same answers with
+    queries that Citus accepts (a subquery selects 1, never no column).
 
 On a Citus coordinator whose tables have the §11.1 layout, `stepsync install`
 does not run revisions stepsync_0002-0005 (their keys and joins are refused
@@ -30,7 +31,7 @@ branch_labels = None
 depends_on = None
 
 
-FUNCTIONS = ("_search_statistics.sql", "_search_ranked.sql")
+FUNCTIONS = ("_search_statistics.sql", "_search_ranked.sql", "tg_step_library__guard_truncate.sql")
 
 
 def upgrade() -> None:
@@ -40,5 +41,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     frozen.transaction(op, frozen.read("stepsync_0005", "_search_ranked.sql"),
+                       frozen.read("stepsync_0004", "tg_step_library__guard_truncate.sql"),
                        "DROP FUNCTION IF EXISTS stepsync._search_statistics();",
                        history.schema_comment_sql(down_revision))

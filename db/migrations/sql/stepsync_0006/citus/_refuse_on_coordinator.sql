@@ -10,16 +10,16 @@ AS $function$
 -- Refuses (0A000) to run the sync on the Citus coordinator. The read-only guards on a shard trust the
 -- sync's marker only in the backend that writes the shard, and the coordinator's marker never reaches a
 -- worker (citus.propagate_set_commands), so the sync must run where the flow's shard is: in the
--- triggers on public.trees (they fire there), or in stepsync.sync_tree called as a statement of its
--- own, which Citus sends to that worker (a distributed function, co-located with public.trees). Called
--- any other way (in a query over trees, inside a PL/pgSQL block) it would run here: this says so in
--- one line instead of a planner error.
+-- triggers on public.trees (they fire there), or in stepsync_citus.sync_tree, the tables' owner's
+-- delegated function, called as a statement of its own (Citus sends it to that worker);
+-- `stepsync resync` does that. stepsync.sync_tree, called on the coordinator, would run here: this
+-- says so in one line instead of a planner error.
 BEGIN
     IF pg_catalog.citus_is_coordinator() THEN
         RAISE EXCEPTION 'stepsync: on Citus the sync runs on the worker that holds the flow, not on the coordinator'
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Call stepsync.sync_tree(id) as a statement of its own, with the id as a constant or a'
-                         ' parameter (SELECT stepsync.sync_tree(''...'')): Citus runs it on that worker.';
+                  HINT = 'Run `stepsync resync TREE_ID`, or, as the tables'' owner, SELECT stepsync_citus.sync_tree(''...'')'
+                         ' as a statement of its own: Citus runs it on that worker.';
     END IF;
 END;
 $function$;
