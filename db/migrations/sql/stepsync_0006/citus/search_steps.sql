@@ -35,6 +35,8 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+-- one connection a worker for each of the search's small queries (measured: half the time of the default)
+SET citus.max_adaptive_executor_pool_size = 1
 AS $function$
 -- stepsync.search_steps(p_user_id, p_query, ...): full-text search over the
 -- steps a user may see (docs/contract.md §6.8), best match first, each with its rank and
@@ -87,6 +89,9 @@ AS $function$
 -- reads step_library across the shards; each shard searches its own full-text index), then the rows
 -- are read by id (one query over the shards) with the flows' names found by tree_key (Citus joins
 -- two distributed tables only on their distribution columns), in the ranked order.
+-- The search's queries are many and small (index look-ups, each sent to every shard): one connection a
+-- worker runs them faster than the several Citus opens by default (citus.max_adaptive_executor_pool_size,
+-- set on this function: on 100,000 entries, 46-66 ms against 110-160 ms for the same queries).
 #variable_conflict use_column
 DECLARE
     v_ids uuid[];
