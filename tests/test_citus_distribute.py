@@ -357,7 +357,7 @@ def test_a_row_changed_while_the_tables_are_laid_out_stops_it_before_the_install
                 other.execute("UPDATE step_library SET usage_count = usage_count + 1")
 
     with pytest.raises(StepsyncError) as stopped:
-        distribute.distribute(citus_db, say=say, warn=said.append)
+        distribute.lay_out(citus_db, say=say, warn=said.append)
     assert str(stopped.value).startswith("the rows changed while the tables were laid out (step_library: 1 rows"
                                          " (checksum ")
     assert str(stopped.value).endswith(": stepsync was not installed; if the application wrote to them"

@@ -26,7 +26,6 @@ coordinator only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,61 +126,10 @@ SELECT l.object, l.message FROM ({layout}) AS l"""
 
 def preflight(conn: psycopg.Connection[Any], one_node_preflight: str) -> list[tuple[str, str]]:
     """Every problem that stops the distributed variant from installing (object, message); [] when none
-    (`preflight_query`). When only the layout is wrong, a last row gives the statements that would lay
-    the tables out (stepsync.distribute)."""
+    (`preflight_query`)."""
     rows = [(str(o), str(m)) for o, m in conn.execute(preflight_query(one_node_preflight)).fetchall()]
     conn.rollback()
-    if rows and all(o.startswith("table public.") for o, _ in rows):
-        try:
-            from stepsync.distribute import layout_statements  # type: ignore[import-not-found,unused-ignore]
-
-            statements = layout_statements(conn)
-            conn.rollback()
-        except (ImportError, psycopg.Error):
-            statements = []
-        if statements:
-            rows.append(("to lay them out", "run `stepsync distribute`, or these statements: "
-                         + " ".join(s.rstrip().rstrip(";") + ";" for s in statements)))
     return rows
-
-
-CITUS_BATCH = 50   # flows a transaction in the backfill: one delegated call each, about a second
-
-
-def backfill(url: str, *, progress: Callable[[int, int, int], None] | None, warn: Callable[[str], None],
-             stop: Callable[[], bool] | None) -> tuple[int, int, int]:
-    """The install's backfill on Citus, from the cursor of stepsync.backfill_progress to the end: what
-    stepsync.install.backfill does on one node, with the batches of stepsync.resync.citus_batch (the
-    sync runs on the flows' workers). Returns (flows, rows written or retired, flows skipped)."""
-    from stepsync.install import BackfillInterrupted, unfinished_backfill
-    from stepsync.resync import _CITUS_ALL, Result, citus_batch, count_flows
-
-    with database.connect(url, autocommit=True) as conn:
-        pending = unfinished_backfill(conn)
-        if pending is None:
-            return 0, 0, 0
-        result = Result(total=count_flows(conn, None, pending.after_tree_id))
-        try:
-            while True:
-                if stop is not None and stop():
-                    raise BackfillInterrupted(pending.flows_done + result.done, pending.flows_done + result.total,
-                                              result.written, rolled_back=False)
-                seen = len(result.skipped)
-                flows = citus_batch(conn, _CITUS_ALL, {"after": result.last_tree_id or pending.after_tree_id,
-                                                       "batch": CITUS_BATCH}, result, move_backfill=True)
-                for skipped in result.skipped[seen:]:
-                    warn(f"stepsync backfill skipped flow {skipped['tree_id']} ({skipped['name']}):"
-                         f" {skipped['message']}")
-                if progress is not None:
-                    progress(pending.flows_done + result.done, pending.flows_done + max(result.total, result.done),
-                             pending.rows_written + result.written)
-                if not flows:
-                    break
-        except KeyboardInterrupt:
-            raise BackfillInterrupted(pending.flows_done + result.done, pending.flows_done + result.total,
-                                      result.written, rolled_back=True) from None
-        conn.execute("DELETE FROM stepsync.backfill_progress")
-    return result.done, result.written, len(result.skipped)
 
 
 def describe(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
@@ -236,14 +184,14 @@ def install(url: str) -> None:
     command.stamp(database.alembic_config(url), history.head_revision())
 
 
-def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | None) -> str:
+def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | None, needs_work: str) -> str:
     """The install on a coordinator as psql script text (for `stepsync sql`): the preflight (refusing
     with every problem, 55000, before anything is written), the install's statements in one transaction,
     the revision recorded, then the backfill one delegated `SELECT stepsync_citus.sync_tree(...)` a flow
     (psql's \\gexec; a flow that fails the publish checks is reported and skipped, as the backfill
-    does), and the record of the backfill cleared."""
+    does) over the flows NEEDS_WORK (a condition on trees AS t) selects, and the record of the backfill
+    cleared."""
     from stepsync.frozen import refuse_if_any
-    from stepsync.resync import NEEDS_WORK_CITUS
 
     head = history.head_revision()
     parts = ["-- On Citus: the distributed variant (docs/contract.md §11).\n"]
@@ -262,7 +210,7 @@ def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | No
     parts.append("-- The backfill: one statement a flow, which Citus runs on the flow's worker.\n"
                  "\\set ON_ERROR_STOP off\n"
                  "SELECT pg_catalog.format('SELECT stepsync_citus.sync_tree(%L)', t.id) FROM public.trees AS t\n"
-                 f" WHERE {NEEDS_WORK_CITUS} ORDER BY t.id\n\\gexec\n"
+                 f" WHERE {needs_work} ORDER BY t.id\n\\gexec\n"
                  "\\set ON_ERROR_STOP on\n"
                  "DELETE FROM stepsync.backfill_progress;\n")
     return "".join(parts)

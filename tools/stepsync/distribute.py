@@ -47,7 +47,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from stepsync import database, history
+from stepsync import database
 from stepsync.database import StepsyncError, one_row, scalar
 
 CONTRACT = "docs/contract.md §11.1"
@@ -446,58 +446,40 @@ def _run(conn: psycopg.Connection[Any], statement: str, say: Callable[[str], Non
     conn.execute(statement)
 
 
-def distribute(url: str, *, say: Callable[[str], None], warn: Callable[[str], None]) -> str:
-    """Lay the tables of the coordinator at URL out as docs/contract.md §11.1, keeping every row, then
-    install stepsync (its distributed variant); returns what it did, in a line.
+def lay_out(url: str, *, say: Callable[[str], None], warn: Callable[[str], None]) -> str:
+    """Lay the tables of the coordinator at URL out as docs/contract.md §11.1, keeping every row; returns
+    what it did, in a line. (`stepsync distribute` first removes a single-node stepsync, whose view and
+    functions over the tables would stop Citus, 2BP01, and installs the distributed variant after.)
 
-    The single-node stepsync, if installed, goes first (its view and functions over the tables would
-    stop Citus, 2BP01), keeping its columns, keys and rows; stepsync_0001 alone (the tables that
-    `stepsync migrate` creates) is no install. Every row of the four tables is counted and hashed
-    before and after, and a difference stops it before the install (a write by the application while
-    create_distributed_table_concurrently copied the rows makes one too). Then the copies of the rows
-    that Citus leaves in the coordinator's own tables are emptied, as Citus advises.
+    Every row of the four tables is counted and hashed before and after, and a difference stops it
+    (a write by the application while create_distributed_table_concurrently copied the rows makes one
+    too). Then the copies of the rows that Citus leaves in the coordinator's own tables are emptied,
+    as Citus advises.
     """
-    # stepsync.install prints layout_statements when it refuses a coordinator: imported here, so that
-    # neither module needs the other to be loaded first.
-    from stepsync import install
-
-    with database.connect(url) as conn:
-        refuse_unless_coordinator(conn, "distribute")
-        first = plan(conn)
-        revision = install.installed_revision(conn)
-    single_node = revision not in (None, history.TABLES_REVISION) and "step_library" in first.converted
-    done = []
-    if single_node:
-        say(f"removing the single-node stepsync ({revision}) first; its columns, keys and rows stay")
-        install.uninstall(url, drop_columns=False, say=say)
-        done.append(f"removed the single-node stepsync ({revision}), keeping its columns and rows")
     with database.connect(url, autocommit=True) as conn:
-        layout = plan(conn) if single_node else first
+        refuse_unless_coordinator(conn, "distribute")
+        layout = plan(conn)
         if not layout.statements:
-            done.append(f"the tables are laid out as {CONTRACT} already")
-        else:
-            if layout.blocking:
-                warn(f"create_distributed_table_concurrently cannot run here ({layout.blocking}): using"
-                     " create_distributed_table, which holds writes to each table while it copies its rows")
-            columns = _kept_columns(conn)
-            before = _fingerprints(conn, columns)
-            with conn.transaction():
-                for statement in layout.ddl:
-                    _run(conn, statement, say)
-            for statement in layout.calls:
+            return f"the tables are laid out as {CONTRACT} already"
+        if layout.blocking:
+            warn(f"create_distributed_table_concurrently cannot run here ({layout.blocking}): using"
+                 " create_distributed_table, which holds writes to each table while it copies its rows")
+        columns = _kept_columns(conn)
+        before = _fingerprints(conn, columns)
+        with conn.transaction():
+            for statement in layout.ddl:
                 _run(conn, statement, say)
-            after = _fingerprints(conn, columns)
-            differ = [f"{t}: {before[t][0]} rows (checksum {before[t][1]}) before, {after[t][0]} rows"
-                      f" (checksum {after[t][1]}) after" for t in TABLES if before[t] != after[t]]
-            if differ:
-                raise StepsyncError(f"the rows changed while the tables were laid out ({'; '.join(differ)}):"
-                                    " stepsync was not installed; if the application wrote to them meanwhile,"
-                                    " run stepsync distribute again, otherwise compare them with a backup")
-            for name in layout.converted:
-                _run(conn, f"SELECT truncate_local_data_after_distributing_table('public.{name}');", say)
-            done.append(f"laid out the tables as {CONTRACT} ({len(layout.statements)} statements); kept"
-                        f" {before['accounts'][0]} accounts, {before['users'][0]} users, {before['trees'][0]}"
-                        f" flows and {before['step_library'][0]} library rows, checked by count and checksum")
-    say(done[-1])   # now too: the line of an install that fails leaves it out
-    done.append(install.install(url, say=say, warn=warn))
-    return "; ".join(done)
+        for statement in layout.calls:
+            _run(conn, statement, say)
+        after = _fingerprints(conn, columns)
+        differ = [f"{t}: {before[t][0]} rows (checksum {before[t][1]}) before, {after[t][0]} rows"
+                  f" (checksum {after[t][1]}) after" for t in TABLES if before[t] != after[t]]
+        if differ:
+            raise StepsyncError(f"the rows changed while the tables were laid out ({'; '.join(differ)}):"
+                                " stepsync was not installed; if the application wrote to them meanwhile,"
+                                " run stepsync distribute again, otherwise compare them with a backup")
+        for name in layout.converted:
+            _run(conn, f"SELECT truncate_local_data_after_distributing_table('public.{name}');", say)
+    return (f"laid out the tables as {CONTRACT} ({len(layout.statements)} statements); kept"
+            f" {before['accounts'][0]} accounts, {before['users'][0]} users, {before['trees'][0]}"
+            f" flows and {before['step_library'][0]} library rows, checked by count and checksum")

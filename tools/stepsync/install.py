@@ -35,11 +35,11 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from stepsync import citus, database, history
+from stepsync import citus, database, distribute, history
 from stepsync import row_security as rls
 from stepsync.database import StepsyncError, one_row
 from stepsync.paths import FROZEN_SQL_DIR
-from stepsync.resync import count_flows
+from stepsync.resync import _CITUS_ALL, NEEDS_WORK_CITUS, Result, citus_batch, count_flows
 from stepsync.row_security import RowSecurity
 
 head_revision = history.head_revision
@@ -293,6 +293,44 @@ def backfill(url: str, *, batch: int = 200, progress: Callable[[int, int, int], 
     return flows, written, skipped
 
 
+CITUS_BATCH = 50   # flows a transaction in the backfill: one delegated call each, about a second
+
+
+def _citus_backfill(url: str, *, progress: Callable[[int, int, int], None] | None, warn: Callable[[str], None],
+             stop: Callable[[], bool] | None) -> tuple[int, int, int]:
+    """The install's backfill on Citus, from the cursor of stepsync.backfill_progress to the end: what
+    `backfill` does on one node, with the batches of stepsync.resync.citus_batch (the sync runs on the
+    flows' workers). Returns (flows, rows written or retired, flows skipped)."""
+
+    with database.connect(url, autocommit=True) as conn:
+        pending = unfinished_backfill(conn)
+        if pending is None:
+            return 0, 0, 0
+        result = Result(total=count_flows(conn, None, pending.after_tree_id))
+        try:
+            while True:
+                if stop is not None and stop():
+                    raise BackfillInterrupted(pending.flows_done + result.done, pending.flows_done + result.total,
+                                              result.written, rolled_back=False)
+                seen = len(result.skipped)
+                flows = citus_batch(conn, _CITUS_ALL, {"after": result.last_tree_id or pending.after_tree_id,
+                                                       "batch": CITUS_BATCH}, result, move_backfill=True)
+                for skipped in result.skipped[seen:]:
+                    warn(f"stepsync backfill skipped flow {skipped['tree_id']} ({skipped['name']}):"
+                         f" {skipped['message']}")
+                if progress is not None:
+                    progress(pending.flows_done + result.done, pending.flows_done + max(result.total, result.done),
+                             pending.rows_written + result.written)
+                if not flows:
+                    break
+        except KeyboardInterrupt:
+            raise BackfillInterrupted(pending.flows_done + result.done, pending.flows_done + result.total,
+                                      result.written, rolled_back=True) from None
+        conn.execute("DELETE FROM stepsync.backfill_progress")
+    return result.done, result.written, len(result.skipped)
+
+
+
 def _backfill_summary(flows: int, written: int, skipped: int) -> str:
     return (f"{flows - skipped} flows in step, {written} library rows written or retired, {skipped} skipped")
 
@@ -393,7 +431,7 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
             if not run_backfill:
                 return (f"{message}; the backfill an earlier install left unfinished is still pending"
                         f" ({pending.flows_done} flows done): {FINISH_LATER}")
-            flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+            flows, written, skipped = _citus_backfill(url, progress=progress, warn=warn, stop=stop)
             return (f"{message}; resumed the backfill an earlier install left unfinished"
                     f" (after {pending.flows_done} flows): {_backfill_summary(flows, written, skipped)}")
         if current is not None and citus.installed(conn):
@@ -404,13 +442,22 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
             # (every statement of the install may run again: stepsync.citus.install)
             if not run_backfill:
                 return f"{message}; no backfill ({BACKFILL_LATER})"
-            flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+            flows, written, skipped = _citus_backfill(url, progress=progress, warn=warn, stop=stop)
             return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
         if current not in (None, history.TABLES_REVISION):   # stepsync_0001: `stepsync migrate` made the tables
             raise StepsyncError(f"stepsync {current} is installed here as on one node, which Citus cannot run: run"
                                 " `stepsync distribute`, which lays the tables out and installs the distributed"
                                 " variant (docs/contract.md §11.2)")
         problems = citus.preflight(conn, preflight_sql())
+        if problems and all(o.startswith("table public.") for o, _ in problems):   # the layout alone
+            try:
+                statements = distribute.layout_statements(conn)
+            except distribute.LayoutRefused as refused:   # what `stepsync distribute` could not do either
+                statements, problems = [], problems + refused.problems
+            conn.rollback()
+            if statements:
+                problems.append(("to lay them out", "run `stepsync distribute`, or these statements: "
+                                 + " ".join(s.rstrip().rstrip(";") + ";" for s in statements)))
     if problems:
         raise PreflightFailed(problems)
     citus.install(url)
@@ -418,7 +465,7 @@ def _install_citus(url: str, *, run_backfill: bool, say: Callable[[str], None], 
     if not run_backfill:
         citus.refresh_statistics(url)
         return f"{message}; no backfill ({BACKFILL_LATER})"
-    flows, written, skipped = citus.backfill(url, progress=progress, warn=warn, stop=stop)
+    flows, written, skipped = _citus_backfill(url, progress=progress, warn=warn, stop=stop)
     citus.refresh_statistics(url)   # after the backfill: the sample sees its rows
     return f"{message}; backfill: {_backfill_summary(flows, written, skipped)}"
 
@@ -475,7 +522,8 @@ def sql(*, run_backfill: bool = True, viewer: str | None = None) -> str:
     return (header
             + "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') AS stepsync_on_citus"
               " \\gset\n\\if :stepsync_on_citus\n"
-            + citus.script(preflight_sql(), refused=_REFUSED, hint=_REFUSED_HINT, viewer=viewer)
+            + citus.script(preflight_sql(), refused=_REFUSED, hint=_REFUSED_HINT, viewer=viewer,
+                           needs_work=NEEDS_WORK_CITUS)
             + "\\else\n"
             + preflight + buffer.getvalue() + (rls.sql(viewer) if viewer is not None else "")
             + "\\endif\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from stepsync import citus, database, history
 from stepsync import distribute as distributor
 from stepsync import install as installer
 from stepsync.database import StepsyncError
@@ -27,7 +28,19 @@ def lay_out(url: str) -> str:
     the tables once laid out (the layout, said on stderr before, stays: `stepsync install` goes on).
     """
     try:
-        return distributor.distribute(url, say=say, warn=say)
+        done = []
+        with database.connect(url) as conn:
+            distributor.refuse_unless_coordinator(conn, "distribute")
+            revision = installer.installed_revision(conn)
+            single_node = revision not in (None, history.TABLES_REVISION) and not citus.installed(conn)
+        if single_node:   # its view and functions over the tables would stop Citus (2BP01)
+            say(f"removing the single-node stepsync ({revision}) first; its columns, keys and rows stay")
+            installer.uninstall(url, drop_columns=False, say=say)
+            done.append(f"removed the single-node stepsync ({revision}), keeping its columns and rows")
+        done.append(distributor.lay_out(url, say=say, warn=say))
+        say(done[-1])   # now too: the line of an install that fails leaves it out
+        done.append(installer.install(url, say=say, warn=say))
+        return "; ".join(done)
     except distributor.LayoutRefused as refused:
         print_problems(refused.problems)
         raise StepsyncError(str(refused)) from None
