@@ -1373,6 +1373,26 @@ def test_search_steps_gives_the_same_rows_in_the_same_order_as_one_node(cdb, db)
     assert sum(map(len, on_one_node)) >= 500
 
 
+def test_the_search_sample_stands_for_the_library_and_is_the_owners(cdb, client):
+    """docs/contract.md §11.2: on Citus the coordinator's step_library has no statistics; the sample that
+    stepsync.refresh_search_statistics() takes gives search_steps its figures, and only the owner takes it."""
+    build_search_library(cdb.conn)
+    assert cdb.rows("SELECT most_common_elems IS NULL, reltuples FROM stepsync._search_statistics()") == [(True, 0.0)]
+    assert cdb.value("SELECT stepsync.refresh_search_statistics()") == 353   # fewer rows than the sample size
+    elems, rows = cdb.rows("SELECT most_common_elems, reltuples FROM stepsync._search_statistics()")[0]
+    assert rows == 353.0
+    top = cdb.value("SELECT word FROM ts_stat('SELECT search_vector FROM public.step_library') ORDER BY ndoc DESC,"
+                    " word LIMIT 1")
+    assert top in elems   # the library's commonest lexeme, from the shards: not the coordinator's empty table
+    assert cdb.rows("SELECT library_rows, sampled_rows FROM stepsync.search_sample_size") == [(353.0, 353)]
+    with psycopg.connect(client, autocommit=True) as conn:
+        error = refused(conn, "SELECT stepsync.refresh_search_statistics()")
+    assert (error.sqlstate, error.diag.message_primary) == (
+        "42501", "permission denied for function refresh_search_statistics")
+    error = refused(cdb.conn, "SELECT stepsync.refresh_search_statistics(0)")
+    assert (error.sqlstate, error.diag.message_primary) == ("22023", "p_sample_rows must be at least 1, not 0")
+
+
 # --- §7: the command line ---------------------------------------------------------------------------------------------
 
 
