@@ -13,6 +13,7 @@ AS $function$
 -- sample of the library's search vectors that stepsync.refresh_search_statistics() takes from the shards
 -- and ANALYZEs: the shares of its most common lexemes, and the library's row count when it was taken.
 -- Never refreshed: no figures, as on an unanalyzed table.
+-- With the caller's rights: pg_stats shows a table's statistics only to a role that may read it.
 -- PL/pgSQL, not SQL: its plans are kept for the session (an SQL function plans pg_stats, a view of
 -- several joins, at every call: measured 1.2 ms a call against 0.06 ms); one look-up of pg_stats.
 #variable_conflict use_column
@@ -28,5 +29,3 @@ $function$;
 
 COMMENT ON FUNCTION stepsync._search_statistics() IS
     'Internal (Citus): the statistics stepsync._search_ranked estimates from, from the sample stepsync.refresh_search_statistics() keeps (docs/contract.md §11).';
-
-REVOKE ALL ON FUNCTION stepsync._search_statistics() FROM PUBLIC;
