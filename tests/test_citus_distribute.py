@@ -33,6 +33,7 @@ from psycopg.rows import dict_row
 from flows import Flows, content, step
 from stepsync import distribute
 from stepsync.database import StepsyncError
+from test_citus_install import LAID_OUT  # the tables as docs/contract.md §11.1 lays them out
 
 DSN_ENV = "STEPSYNC_CITUS_DSN"
 DSN = os.environ.get(DSN_ENV)
@@ -46,26 +47,6 @@ DB_DIR = Path(__file__).resolve().parents[1] / "db"
 # they stand on one node with stepsync's columns and keys in them (db/tables/).
 APPLICATION_TABLES = DB_DIR / "migrations" / "sql" / "stepsync_0001" / "application_tables.sql"
 SINGLE_NODE_TABLES = [DB_DIR / "tables" / f"{name}.sql" for name in TABLES]
-
-# The application's tables as docs/contract.md §11.1 lays them out (reduced to the keys that matter).
-LAID_OUT = [
-    "CREATE TABLE public.accounts (id uuid PRIMARY KEY, name text NOT NULL)",
-    "CREATE TABLE public.users (id uuid PRIMARY KEY, account_id uuid REFERENCES public.accounts (id), email text)",
-    """CREATE TABLE public.trees (id uuid PRIMARY KEY, name text NOT NULL, tree_type text NOT NULL,
-           tree_structure jsonb NOT NULL DEFAULT '{}', status text NOT NULL DEFAULT 'draft',
-           is_active boolean NOT NULL DEFAULT true, is_public boolean NOT NULL DEFAULT false, account_id uuid,
-           author_id uuid NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE public.step_library (tree_key uuid NOT NULL DEFAULT gen_random_uuid(),
-           id uuid NOT NULL DEFAULT gen_random_uuid(), title text NOT NULL, step_type text NOT NULL,
-           content jsonb NOT NULL, visibility text NOT NULL DEFAULT 'private', created_by uuid, account_id uuid,
-           usage_count integer NOT NULL DEFAULT 0, rating numeric(3,2), rating_count integer NOT NULL DEFAULT 0,
-           is_active boolean NOT NULL DEFAULT true, created_at timestamptz NOT NULL DEFAULT now(),
-           updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tree_key, id))""",
-    "SELECT create_reference_table('public.accounts')",
-    "SELECT create_reference_table('public.users')",
-    "SELECT create_distributed_table('public.trees', 'id')",
-    "SELECT create_distributed_table('public.step_library', 'tree_key', colocate_with => 'public.trees')",
-]
 
 # What §11.1 asks of pg_dist_partition: (table, partmethod, repmodel, distribution column).
 LAYOUT = [("accounts", "n", "t", None), ("step_library", "h", "s", "tree_key"), ("trees", "h", "s", "id"),
