@@ -28,7 +28,7 @@ DSN_ENV = "STEPSYNC_CITUS_DSN"
 DSN = os.environ.get(DSN_ENV)
 
 pytestmark = pytest.mark.skipif(
-    not DSN, reason=f"{DSN_ENV} is not set: these tests need an existing Citus cluster (docs/scaling.md §2.6)")
+    not DSN, reason=f"{DSN_ENV} is not set: these tests need an existing Citus cluster (docs/scaling.md §2.0)")
 
 TABLES_DIR = Path(__file__).resolve().parents[1] / "db" / "tables"
 

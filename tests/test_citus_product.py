@@ -45,7 +45,7 @@ DSN_ENV = "STEPSYNC_CITUS_DSN"
 DSN = os.environ.get(DSN_ENV)
 
 pytestmark = pytest.mark.skipif(
-    not DSN, reason=f"{DSN_ENV} is not set: these tests need an existing Citus cluster (docs/contract.md §11.5)")
+    not DSN, reason=f"{DSN_ENV} is not set: these tests need an existing Citus cluster (docs/scaling.md §2.0)")
 
 REPO = Path(__file__).resolve().parents[1]
 APPLICATION_TABLES = REPO / "db" / "migrations" / "sql" / "stepsync_0001" / "application_tables.sql"
