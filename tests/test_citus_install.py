@@ -221,3 +221,41 @@ def test_the_sql_script_installs_the_distributed_variant_on_laid_out_tables(citu
     assert status.returncode == 0, status.stderr
     assert '"distributed_variant": true' in status.stdout
     assert '"revision": "stepsync_0006"' in status.stdout
+
+
+def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
+    """The tables' owner without superuser (docs/contract.md §11.2): the preflight (Citus's metadata and the
+    workers' settings), the install, a publish, resync, doctor, check and uninstall, all as that role."""
+    role = f"stepsync_ci_owner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")   # Citus creates it on the workers too
+        conn.execute(f"GRANT CREATE ON DATABASE {urlsplit(citus_db).path.lstrip('/')} TO {role}")
+        conn.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+    owner_url = citus_db.replace("://postgres@", f"://{role}@", 1)
+    assert owner_url != citus_db, "the test needs STEPSYNC_CITUS_DSN's user to be postgres@"
+    try:
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+            for statement in LAID_OUT:
+                conn.execute(statement)
+        installed = run(owner_url, "install")
+        assert installed.returncode == 0, installed.stderr
+        assert installed.stdout.startswith("installed stepsync revision stepsync_0006 (the distributed variant")
+        assert publish_one(owner_url) == PUBLISHED
+        resynced = run(owner_url, "resync", "--all")
+        assert (resynced.returncode, resynced.stdout.strip()) == (0, "resynced 1 flows: 0 library rows written or"
+                                                                     " retired")
+        for command in ("doctor", "check"):
+            result = run(owner_url, command)
+            assert result.returncode == 0, (command, result.stdout, result.stderr)
+        removed = run(owner_url, "uninstall")
+        assert removed.returncode == 0, removed.stderr
+        with psycopg.connect(owner_url) as conn:
+            assert conn.execute("SELECT count(*) FROM public.step_library").fetchone() == (2,)
+            assert conn.execute("SELECT to_regnamespace('stepsync'), to_regnamespace('stepsync_citus')"
+                                ).fetchone() == (None, None)
+    finally:
+        with psycopg.connect(citus_db, autocommit=True) as conn:
+            conn.execute(f"REASSIGN OWNED BY {role} TO postgres")
+            conn.execute(f"DROP OWNED BY {role}")   # its privileges too, the database's included
+            conn.execute(f"DROP ROLE {role}")
