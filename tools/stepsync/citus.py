@@ -191,7 +191,7 @@ def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | No
     (psql's \\gexec; a flow that fails the publish checks is reported and skipped, as the backfill
     does) over the flows NEEDS_WORK (a condition on trees AS t) selects, and the record of the backfill
     cleared."""
-    from stepsync.frozen import refuse_if_any
+    from stepsync.frozen import refuse_if_any, session_as_owner_sql
 
     head = history.head_revision()
     parts = ["-- On Citus: the distributed variant (docs/contract.md §11).\n"]
@@ -207,12 +207,13 @@ def script(one_node_preflight: str, *, refused: str, hint: str, viewer: str | No
                  f"INSERT INTO public.{history.VERSION_TABLE} (version_num) VALUES ('{head}');\n"
                  f"COMMENT ON TABLE public.{history.VERSION_TABLE} IS {database.literal(history.ADOPTED_COMMENT)};\n"
                  "COMMIT;\n")
-    parts.append("-- The backfill: one statement a flow, which Citus runs on the flow's worker.\n"
+    become, restore = session_as_owner_sql()   # stepsync_citus.sync_tree is the owner's alone
+    parts.append("-- The backfill: one statement a flow, which Citus runs on the flow's worker.\n" + become +
                  "\\set ON_ERROR_STOP off\n"
                  "SELECT pg_catalog.format('SELECT stepsync_citus.sync_tree(%L)', t.id) FROM public.trees AS t\n"
                  f" WHERE {needs_work} ORDER BY t.id\n\\gexec\n"
                  "\\set ON_ERROR_STOP on\n"
-                 "DELETE FROM stepsync.backfill_progress;\n")
+                 "DELETE FROM stepsync.backfill_progress;\n" + restore)
     return "".join(parts)
 
 

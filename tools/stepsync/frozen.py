@@ -240,6 +240,12 @@ def transaction(op: Any, *parts: str) -> None:
     execute(op, transaction_sql(*parts))
 
 
+def session_as_owner_sql() -> tuple[str, str]:
+    """(become, restore): statements that make the session act as the tables' owner outside a
+    transaction block (as `outside_transaction` does), and undo it."""
+    return _BECOME_OWNER_SESSION + ";\n", _RESTORE_SESSION + ";\n"
+
+
 def transaction_sql(*parts: str) -> str:
     """SQL PARTS wrapped as `transaction` runs them: as the owner of the tables, with search_path pinned."""
     return _BECOME_OWNER + "\n".join(parts) + "\n" + _RESTORE
