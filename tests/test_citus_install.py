@@ -157,10 +157,10 @@ def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_d
             conn.execute(statement)
     result = run(citus_db, "install")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ("installed stepsync revision stepsync_0006 (the distributed variant, on Citus);"
+    assert result.stdout.strip() == ("installed stepsync revision stepsync_0007 (the distributed variant, on Citus);"
                                      " backfill: 0 flows in step, 0 library rows written or retired, 0 skipped")
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0006",)]
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0007",)]
         assert conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
                             " WHERE conname = 'step_library_source_key'").fetchall() == [
             ("UNIQUE (tree_key, source_node_id)",)]
@@ -169,7 +169,7 @@ def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_d
     assert publish_one(citus_db) == PUBLISHED
     again = run(citus_db, "install")
     assert (again.returncode, again.stdout.strip()) == (
-        0, "stepsync is up to date (revision stepsync_0006, distributed on Citus); nothing to do")
+        0, "stepsync is up to date (revision stepsync_0007, distributed on Citus); nothing to do")
     doctor = run(citus_db, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")
@@ -220,7 +220,7 @@ def test_the_sql_script_installs_the_distributed_variant_on_laid_out_tables(citu
     status = run(citus_db, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert '"distributed_variant": true' in status.stdout
-    assert '"revision": "stepsync_0006"' in status.stdout
+    assert '"revision": "stepsync_0007"' in status.stdout
 
 
 def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
@@ -240,7 +240,7 @@ def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
                 conn.execute(statement)
         installed = run(owner_url, "install")
         assert installed.returncode == 0, installed.stderr
-        assert installed.stdout.startswith("installed stepsync revision stepsync_0006 (the distributed variant")
+        assert installed.stdout.startswith("installed stepsync revision stepsync_0007 (the distributed variant")
         assert publish_one(owner_url) == PUBLISHED
         resynced = run(owner_url, "resync", "--all")
         assert (resynced.returncode, resynced.stdout.strip()) == (0, "resynced 1 flows: 0 library rows written or"
@@ -259,3 +259,46 @@ def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
             conn.execute(f"REASSIGN OWNED BY {role} TO postgres")
             conn.execute(f"DROP OWNED BY {role}")   # its privileges too, the database's included
             conn.execute(f"DROP ROLE {role}")
+
+
+FROZEN_DIR = Path(__file__).resolve().parents[1] / "db" / "migrations" / "sql"
+
+
+def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
+    """A coordinator that runs stepsync_0006's distributed variant (the sync's statements on the distributed
+    table, no stepsync._flow_shard): `stepsync install` upgrades it to the newest, keeping the library,
+    and the sync then writes as before."""
+    from stepsync import history
+
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        for statement in LAID_OUT:
+            conn.execute(statement)
+    assert run(citus_db, "install").returncode == 0
+    with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0006 installed
+        conn.execute((FROZEN_DIR / "stepsync_0006" / "citus" / "_sync.sql").read_text(encoding="utf-8"))
+        conn.execute("DROP FUNCTION stepsync._flow_shard(uuid)")
+        conn.execute("UPDATE public.stepsync_version SET version_num = 'stepsync_0006'")
+        conn.execute(history.schema_comment_sql("stepsync_0006"))
+    assert publish_one(citus_db) == PUBLISHED   # the old variant syncs
+    upgraded = run(citus_db, "install")
+    assert (upgraded.returncode, upgraded.stdout.strip()) == (
+        0, "upgraded stepsync from stepsync_0006 to stepsync_0007 (the distributed variant, on Citus);"
+           " backfill: 1 flows in step, 0 library rows written or retired, 0 skipped")
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0007",)]
+        assert conn.execute("SELECT to_regprocedure('stepsync._flow_shard(uuid)') IS NOT NULL").fetchone() == (True,)
+        ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
+    for url in (citus_db, *(url_for(urlsplit(citus_db).path.lstrip("/"), port=port) for port in ports)):
+        with psycopg.connect(url) as node:   # the coordinator and every worker run the new sync
+            assert "stepsync._flow_shard" in node.execute(
+                "SELECT prosrc FROM pg_proc"
+                " WHERE oid = 'stepsync._sync(uuid, text, jsonb, boolean, uuid, uuid, jsonb)'::regprocedure"
+            ).fetchone()[0]
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        conn.execute("""UPDATE public.trees SET tree_structure = '{"steps": [{"id": "s1", "type": "procedure_step",
+                        "title": "One again"}]}'""")
+        assert conn.execute("SELECT source_node_id, title, is_active FROM public.step_library"
+                            " ORDER BY source_node_id").fetchall() == [("s1", "One again", True), ("s2", "Two", False)]
+    doctor = run(citus_db, "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")

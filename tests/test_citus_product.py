@@ -1157,6 +1157,43 @@ def test_sync_tree_called_otherwise_on_the_coordinator_is_0a000(cdb, flows, sql)
     assert flows.snapshot() == before
 
 
+def test_the_sync_works_on_the_flows_shard_and_refuses_on_any_other_node(cdb, flows):
+    """stepsync._flow_shard (§11.3): on the worker that holds the flow, the shard of step_library with its
+    tree_key, where the sync's statements run; on the other worker and on the coordinator the sync refuses,
+    0A000, before it writes anything (its marker would not reach the shard's guards there)."""
+    tree = flows.create({"steps": [step("a", "A"), step("b", "B")]})
+    flows.publish(tree)
+    shard = cdb.value("SELECT get_shard_id_for_distribution_column('public.step_library', %s)", (tree,))
+    holder = cdb.value("SELECT n.nodeport FROM pg_dist_placement AS p JOIN pg_dist_node AS n USING (groupid)"
+                       " WHERE p.shardid = %s", (shard,))
+    (other,) = {p for _, p in all_workers(cdb.conn)} - {holder}
+    with psycopg.connect(url_for(cdb.name, port=holder), autocommit=True) as worker:
+        assert worker.execute("SELECT stepsync._flow_shard(%s)", (tree,)).fetchone() == (
+            f"public.step_library_{shard}",)
+        assert worker.execute(f"SELECT count(*) FROM public.step_library_{shard} WHERE tree_key = %s",
+                              (tree,)).fetchone() == (2,)
+    edited = {"steps": [step("a", "A2"), step("c", "C")]}
+    with sync_triggers_off(cdb.conn):
+        flows.update(tree, tree_structure=edited)
+    before = flows.snapshot()
+    message = f"stepsync: on Citus the sync of flow {tree} runs on the worker that holds its shard, not on this node"
+    with psycopg.connect(url_for(cdb.name, port=other), autocommit=True) as worker:
+        error = refused(worker, "SELECT stepsync._sync(%s, 'procedural', %s::jsonb, false, %s, %s)",
+                        (tree, json.dumps(edited), flows.actors.account, flows.actors.author))
+    assert (error.sqlstate, error.diag.message_primary) == ("0A000", message)
+    assert error.diag.message_hint == (
+        "Run `stepsync resync TREE_ID`, or, as the tables' owner, SELECT stepsync_citus.sync_tree('...') as a"
+        " statement of its own: Citus runs it on that worker.")
+    with cdb.connect() as conn:   # the coordinator holds no placement either
+        error = refused(conn, "SELECT stepsync._flow_shard(%s)", (tree,))
+    assert (error.sqlstate, error.diag.message_primary) == ("0A000", message)
+    assert flows.snapshot() == before
+    assert cdb.value("SELECT stepsync_citus.sync_tree(%s)", (tree,)) == 3   # a rewritten, c new, b retired
+    assert {n: (e[0], e[4]) for n, e in flows.entries(tree).items()} == {
+        "a": ("A2", True), "b": ("B", False), "c": ("C", True)}
+    assert oracle(cdb.conn) == []
+
+
 def test_the_delegated_sync_tree_inside_a_query_over_trees_is_refused_by_citus(cdb, flows):
     """docs/contract.md §11.4: pushed down into the shard's query, the call may not reach another query: Citus's
     own XX000, and nothing changes."""

@@ -166,6 +166,37 @@ def downgrade() -> None:
 '''
 
 
+CITUS_ONLY_TEMPLATE = '''"""{message}
+
+Only the distributed variant changes (docs/contract.md §11): the frozen copies
+in db/migrations/sql/{revision}/citus/ ({variants}), written by
+tools/freeze_revision.py from db/citus/, which stepsync.citus installs on a
+Citus coordinator. On one node nothing changes but the revision that schema
+stepsync's comment names (stepsync status reads it).
+
+Revision ID: {revision}
+Revises: {previous}
+Create Date: {today}
+"""
+
+from alembic import op
+
+from stepsync import frozen, history
+
+revision = "{revision}"
+down_revision = "{previous}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    frozen.transaction(op, history.schema_comment_sql(revision))
+
+
+def downgrade() -> None:
+    frozen.transaction(op, history.schema_comment_sql(down_revision))
+'''
+
 def new(message: str) -> Path:
     edited, added = changed()
     if not edited and not added:
@@ -193,13 +224,18 @@ def new(message: str) -> Path:
         for name in variants:
             shutil.copyfile(citus_sources()[name], directory / CITUS_FROZEN / name)
     write_sums(directory)
-    restore = {name: before[name].parent.name for name in sorted(edited)}
     path = VERSIONS / f"{revision}_{slug}.py"
+    if not names:   # only the distributed variant changed: on one node the upgrade only names the revision
+        path.write_text(CITUS_ONLY_TEMPLATE.format(
+            message=message, revision=revision, previous=previous, today=date.today().isoformat(),
+            variants=", ".join(variants)), encoding="utf-8")
+        return path
+    restore = {name: before[name].parent.name for name in sorted(edited) if not name.startswith(prefix)}
     path.write_text(TEMPLATE.format(
         message=message, revision=revision, previous=previous, today=date.today().isoformat(),
         files=", ".join(names), functions=tuple(n for n in names if not _is_trigger(n)),
         triggers=tuple(n for n in names if _is_trigger(n)), restore=restore,
-        drops=tuple(_drop(n) for n in sorted(added))), encoding="utf-8")
+        drops=tuple(_drop(n) for n in sorted(added) if not n.startswith(prefix))), encoding="utf-8")
     return path
 
 

@@ -39,7 +39,7 @@ from stepsync.sqltext import split_statements
 
 VARIANT_DIR = "citus"
 # Functions only the distributed variant has (db/citus/functions/, nothing of the same name in db/functions/).
-CITUS_ONLY_FUNCTIONS = ("_refuse_on_coordinator.sql", "refresh_search_statistics.sql")
+CITUS_ONLY_FUNCTIONS = ("_flow_shard.sql", "_refuse_on_coordinator.sql", "refresh_search_statistics.sql")
 
 
 # One connection a worker for the whole transaction: Citus refuses DDL on a schema after a parallel

@@ -37,6 +37,11 @@ AS $function$
 --     nulled by stepsync.tg_trees__retire_on_delete) and inserted again with the same id finds its
 --     old entries under the same key and takes them back;
 --  5. entries whose node is gone retired (is_active = false; one shard).
+-- Steps 1, 3, 4 and 5 run on the flow's shard of step_library itself, on this worker, by EXECUTE
+-- with the values as parameters (stepsync._flow_shard names it, and says why: on the distributed
+-- table Citus plans each statement again, and routes the upsert's rows through intermediate
+-- results); on a node that does not hold the shard the sync refuses, 0A000, before any write.
+--
 -- Reading without a lock in 1 is safe: the values compared change only through the sync of this
 -- flow, which the flow's row lock (the client's UPDATE, or stepsync.sync_tree) serialises; clients'
 -- usage and rating writes do not enter the comparison. now() is taken once and passed as a value.
@@ -52,6 +57,7 @@ AS $function$
 DECLARE
     v_now constant timestamptz := pg_catalog.now();
     v_previous jsonb := p_previous;
+    v_library text;                 -- the flow's shard of step_library (stepsync._flow_shard)
     v_entries public.step_library[];
     v_write stepsync.library_node[];
     v_lock uuid[];
@@ -63,9 +69,12 @@ DECLARE
 BEGIN
     PERFORM stepsync._refuse_on_coordinator();
     PERFORM pg_catalog.set_config('stepsync.sync_writing', 'on', true);
-    -- 1. What the library holds for this flow now (the flow's shard).
-    v_entries := ARRAY(SELECT s FROM public.step_library AS s
-                        WHERE s.tree_key = p_tree_id AND s.is_flow_synced);
+    v_library := stepsync._flow_shard(p_tree_id);
+    -- 1. What the library holds for this flow now (the flow's shard; a shard's row has the table's columns).
+    EXECUTE pg_catalog.format('SELECT ARRAY(SELECT ROW(s.*)::public.step_library FROM %s AS s
+                                             WHERE s.tree_key = $1 AND s.is_flow_synced)', v_library)
+       INTO v_entries
+      USING p_tree_id;
     LOOP
         -- 2. Node and entry side by side; kept where the entry is new or differs, or is to retire.
         WITH nodes AS (
@@ -96,42 +105,46 @@ BEGIN
 
     -- 3. Lock what will change, in node-id order (the flow's shard).
     IF pg_catalog.cardinality(v_lock) > 0 THEN
-        PERFORM 1 FROM public.step_library AS s
-          WHERE s.tree_key = p_tree_id AND s.id = ANY (v_lock)
-          ORDER BY s.source_node_id
-            FOR NO KEY UPDATE;
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s AS s
+                                    WHERE s.tree_key = $1 AND s.id = ANY ($2)
+                                    ORDER BY s.source_node_id
+                                      FOR NO KEY UPDATE) AS l', v_library)
+          USING p_tree_id, v_lock;
     END IF;
     -- 4. New and differing entries (the flow's shard).
     v_upserted := 0;
     IF pg_catalog.cardinality(v_write) > 0 THEN
-        INSERT INTO public.step_library AS s
-               (tree_key, title, step_type, content, visibility, created_by, account_id,
-                is_flow_synced, source_tree_id, source_node_id, last_synced_at, is_active)
-        SELECT p_tree_id, w.title, w.step_type, w.content, w.visibility, p_author_id, p_account_id,
-               true, p_tree_id, w.source_node_id, v_now, true
-          FROM pg_catalog.unnest(v_write) AS w
-        ON CONFLICT (tree_key, source_node_id) DO UPDATE
-           SET title = EXCLUDED.title,
-               step_type = EXCLUDED.step_type,
-               content = EXCLUDED.content,
-               visibility = EXCLUDED.visibility,
-               account_id = EXCLUDED.account_id,
-               source_tree_id = EXCLUDED.source_tree_id,
-               last_synced_at = EXCLUDED.last_synced_at,
-               is_active = true
-         WHERE s.is_flow_synced
-           AND (s.title, s.step_type, s.content, s.visibility, s.account_id, s.is_active, s.source_tree_id)
-               IS DISTINCT FROM
-               (EXCLUDED.title, EXCLUDED.step_type, EXCLUDED.content, EXCLUDED.visibility, EXCLUDED.account_id,
-                true, EXCLUDED.source_tree_id);
+        EXECUTE pg_catalog.format($upsert$
+            INSERT INTO %s AS s
+                   (tree_key, title, step_type, content, visibility, created_by, account_id,
+                    is_flow_synced, source_tree_id, source_node_id, last_synced_at, is_active)
+            SELECT $1, w.title, w.step_type, w.content, w.visibility, $2, $3,
+                   true, $1, w.source_node_id, $4, true
+              FROM pg_catalog.unnest($5) AS w
+            ON CONFLICT (tree_key, source_node_id) DO UPDATE
+               SET title = EXCLUDED.title,
+                   step_type = EXCLUDED.step_type,
+                   content = EXCLUDED.content,
+                   visibility = EXCLUDED.visibility,
+                   account_id = EXCLUDED.account_id,
+                   source_tree_id = EXCLUDED.source_tree_id,
+                   last_synced_at = EXCLUDED.last_synced_at,
+                   is_active = true
+             WHERE s.is_flow_synced
+               AND (s.title, s.step_type, s.content, s.visibility, s.account_id, s.is_active, s.source_tree_id)
+                   IS DISTINCT FROM
+                   (EXCLUDED.title, EXCLUDED.step_type, EXCLUDED.content, EXCLUDED.visibility, EXCLUDED.account_id,
+                    true, EXCLUDED.source_tree_id)$upsert$, v_library)
+          USING p_tree_id, p_author_id, p_account_id, v_now, v_write;
         GET DIAGNOSTICS v_upserted = ROW_COUNT;
     END IF;
     -- 5. Entries whose node is gone (the flow's shard).
     v_retired := 0;
     IF pg_catalog.cardinality(v_retire) > 0 THEN
-        UPDATE public.step_library AS s
-           SET is_active = false
-         WHERE s.tree_key = p_tree_id AND s.id = ANY (v_retire) AND s.is_active;
+        EXECUTE pg_catalog.format('UPDATE %s AS s
+                                      SET is_active = false
+                                    WHERE s.tree_key = $1 AND s.id = ANY ($2) AND s.is_active', v_library)
+          USING p_tree_id, v_retire;
         GET DIAGNOSTICS v_retired = ROW_COUNT;
     END IF;
     PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
