@@ -94,3 +94,33 @@ def test_every_sql_file_a_revision_runs_is_frozen_with_it():
                 if not (FROZEN_SQL_DIR / revision / name).is_file():
                     missing.append(f"{path.name}: {revision}/{name}")
     assert missing == []
+
+
+def test_a_change_of_the_distributed_variant_alone_makes_a_revision_that_one_node_only_stamps(tmp_path):
+    """tools/freeze_revision.py new, when only db/citus/ changed: the variant frozen into <revision>/citus/,
+    and a revision whose upgrade and downgrade on one node only name the revision (nothing to restore)."""
+    import shutil
+
+    shutil.copytree(REPO_ROOT / "db", tmp_path / "db")
+    (tmp_path / "tools").mkdir()
+    shutil.copyfile(REPO_ROOT / "tools" / "freeze_revision.py", tmp_path / "tools" / "freeze_revision.py")
+    source = tmp_path / "db" / "citus" / "functions" / "_retire.sql"
+    source.write_text(source.read_text(encoding="utf-8") + "-- edited\n", encoding="utf-8")
+    before = sorted(p.name for p in (tmp_path / "db" / "migrations" / "versions").glob("stepsync_*.py"))
+    result = subprocess.run([sys.executable, "tools/freeze_revision.py", "new", "Edited retire on Citus"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    number = int(before[-1].split("_")[1]) + 1
+    revision = f"stepsync_{number:04d}"
+    directory = tmp_path / "db" / "migrations" / "sql" / revision
+    assert sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()) == [
+        "SHA256SUMS", "citus/_retire.sql"]
+    assert (directory / "citus" / "_retire.sql").read_bytes() == source.read_bytes()
+    text = (tmp_path / "db" / "migrations" / "versions" / f"{revision}_edited_retire_on_citus.py").read_text(
+        encoding="utf-8")
+    assert "frozen.transaction(op, history.schema_comment_sql(revision))" in text
+    assert "frozen.transaction(op, history.schema_comment_sql(down_revision))" in text
+    assert "PREVIOUS" not in text and "DROP " not in text
+    status = subprocess.run([sys.executable, "tools/freeze_revision.py", "status"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    assert status.stdout.strip() == "db/ matches what the revisions install at head"
