@@ -34,12 +34,16 @@ import psycopg.sql
 
 from stepsync import database, history
 from stepsync.database import one_row
-from stepsync.paths import FROZEN_SQL_DIR, object_files
+from stepsync.paths import CITUS_DIR, FROZEN_SQL_DIR, object_file, object_files
 from stepsync.sqltext import split_statements
 
 VARIANT_DIR = "citus"
-# Functions only the distributed variant has (db/citus/functions/, nothing of the same name in db/functions/).
-CITUS_ONLY_FUNCTIONS = ("_flow_shard.sql", "_refuse_on_coordinator.sql", "refresh_search_statistics.sql")
+
+
+def citus_only_functions() -> list[str]:
+    """Functions only the distributed variant has: files of db/citus/functions/ with no one-node file of the
+    same name (their frozen copies are what the install reads)."""
+    return sorted(p.name for p in (CITUS_DIR / "functions").glob("*.sql") if object_file(p.name) is None)
 
 
 # One connection a worker for the whole transaction: Citus refuses DDL on a schema after a parallel
@@ -98,7 +102,7 @@ def install_statements() -> list[str]:
              _read("row_security_setting.sql"), _read("backfill_progress.sql"), _read("search_sample.sql"),
              *(unless_exists(f"public.{n.removesuffix('.sql')}", _read(n)) + comments_of(_read(n))
                for n in _objects("views")),   # a view is created once (CREATE VIEW: see its file), commented anew
-             *(_read(n) for n in (*_objects("functions"), *CITUS_ONLY_FUNCTIONS)),
+             *(_read(n) for n in (*_objects("functions"), *citus_only_functions())),
              _read("grants.sql"),
              *(_read(n) for n in _objects("triggers")),
              _read("delegate.sql"),
