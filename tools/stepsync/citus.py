@@ -91,8 +91,9 @@ def install_statements() -> list[str]:
     """The statements of the transaction that installs the distributed variant (see the module's
     docstring), as the owner, one by one: Citus passes a command it propagates to the workers as the
     text the client sent, and a text of several statements fails there (42601). Order: the schema,
-    the columns and keys, the row type, stepsync's own tables, the view (the
-    functions return its row type), the functions, the grants, the triggers, the schema's comment.
+    the columns and keys, the row types, stepsync's own tables, the view (the
+    functions return its row type), the functions, the grants, the search's anchors (their keys are a
+    function's), the triggers, the schema's comment.
     """
     from stepsync.frozen import comments_of, transaction_sql, unless_exists
 
@@ -100,10 +101,12 @@ def install_statements() -> list[str]:
     parts = [_read("schema.sql"), _read("columns.sql"),
              *(_read(n) for n in _objects("types")),
              _read("row_security_setting.sql"), _read("backfill_progress.sql"), _read("search_sample.sql"),
+             _read("search_anchors.sql"),
              *(unless_exists(f"public.{n.removesuffix('.sql')}", _read(n)) + comments_of(_read(n))
                for n in _objects("views")),   # a view is created once (CREATE VIEW: see its file), commented anew
              *(_read(n) for n in (*_objects("functions"), *citus_only_functions())),
              _read("grants.sql"),
+             _read("search_anchors_fill.sql"),
              *(_read(n) for n in _objects("triggers")),
              _read("delegate.sql"),
              f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{head}') ON CONFLICT (singleton) DO NOTHING;",

@@ -86,9 +86,10 @@ AS $function$
 -- timestamp where it says timestamptz (the install accepts both).
 -- On Citus (docs/contract.md §11.3), this is PL/pgSQL, not SQL: Citus cannot plan a distributed
 -- query that uses an SQL function's parameters. The ranked ids are taken first (stepsync._search_ranked
--- reads step_library across the shards; each shard searches its own full-text index), then the rows
--- are read by id (one query over the shards) with the flows' names found by tree_key (Citus joins
--- two distributed tables only on their distribution columns), in the ranked order.
+-- has every worker search its own shards at once), then the rows are read by id and tree_key (one
+-- query over the shards that hold them, by their primary key (tree_key, id)) with the flows' names
+-- found by tree_key (Citus joins two distributed tables only on their distribution columns), in the
+-- ranked order.
 -- The search's queries are many and small (index look-ups, each sent to every shard): one connection a
 -- worker runs them faster than the several Citus opens by default (citus.max_adaptive_executor_pool_size,
 -- set on this function: on 100,000 entries, 46-66 ms against 110-160 ms for the same queries).
@@ -97,12 +98,13 @@ DECLARE
     v_ids uuid[];
     v_tiers integer[];
     v_complete boolean[];
+    v_keys uuid[];
 BEGIN
     SELECT pg_catalog.array_agg(c.id ORDER BY c.position), pg_catalog.array_agg(c.tier ORDER BY c.position),
-           pg_catalog.array_agg(c.complete ORDER BY c.position)
-      INTO v_ids, v_tiers, v_complete
+           pg_catalog.array_agg(c.complete ORDER BY c.position), pg_catalog.array_agg(DISTINCT c.tree_key)
+      INTO v_ids, v_tiers, v_complete, v_keys
       FROM stepsync._search_ranked(p_user_id, p_query, p_step_type, p_group_label, p_source_tree_id, p_limit)
-           WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, position);
+           WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, tree_key, position);
     IF v_ids IS NULL THEN
         RETURN;
     END IF;
@@ -122,7 +124,7 @@ BEGIN
                    pg_catalog.array_position(v_ids, s.id) AS position
               FROM public.step_library AS s
               LEFT JOIN public.trees AS t ON t.id = s.tree_key AND s.source_tree_id IS NOT NULL
-             WHERE s.id = ANY (v_ids)) AS r
+             WHERE s.tree_key = ANY (v_keys) AND s.id = ANY (v_ids)) AS r
      ORDER BY r.position;
 END;
 $function$;
