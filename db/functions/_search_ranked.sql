@@ -135,7 +135,8 @@ BEGIN
     -- request travels to every worker).
     SELECT p_user_id, v_account, v_query, v_q_a, v_q_ab, v_q_abc, p_step_type, p_group_label, p_source_tree_id,
            v_target, v_enforce, v_viewer, v_viewer_account, f.elems, f.freqs, st.reltuples,
-           CASE WHEN v_override ~ '^[0-9]{1,12}$' THEN v_override::double precision END, NULL, NULL, NULL
+           CASE WHEN v_override ~ '^[0-9]{1,12}$' THEN v_override::double precision END,
+           NULL::pg_catalog.tsquery, NULL::integer, NULL::boolean
       INTO v_request
       FROM stepsync._search_statistics() AS st,
            LATERAL (SELECT pg_catalog.array_agg(e.elem), pg_catalog.array_agg(e.freq)
@@ -181,10 +182,8 @@ BEGIN
         -- excluded term, or only excluded terms.
         v_titles := v_title_skeleton IS NOT NULL;
         IF v_titles AND NOT w.all_matches THEN
-            v_request.title_query := v_title_skeleton::pg_catalog.tsquery;
-            v_request.title_after := w.done;
-            v_request.title_sampled := w.sampled;
-            t := stepsync._search_gather(v_request);
+            t := stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request, pg_catalog.jsonb_build_object(
+                     'title_query', v_title_skeleton, 'title_after', w.done, 'title_sampled', w.sampled)));
             v_ids := v_ids || t.ids;
             v_keys := v_keys || t.tree_keys;
             v_tiers := v_tiers || t.tiers;

@@ -14,7 +14,10 @@ On a Citus coordinator (docs/contract.md §11.3) the distributed variant of
 stepsync._search_gather has every worker walk its own shards at once
 (stepsync._search_local), one command a worker through the co-located table
 stepsync.search_anchors (db/migrations/sql/stepsync_0008/citus/), and gathers
-their matches: the same candidates, so the same rows in the same order.
+their matches: the same candidates, so the same rows in the same order; then
+search_steps reads the rows on every worker at once, with the caller's rights
+(stepsync._search_rows). On the workers each statement is prepared once a
+session (stepsync._prepared, new).
 
 Revision ID: stepsync_0008
 Revises: stepsync_0007
@@ -31,7 +34,7 @@ branch_labels = None
 depends_on = None
 
 
-OBJECTS = ("search_request.sql", "search_walk.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql",
+OBJECTS = ("search_request.sql", "search_walk.sql", "_prepared.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql",
            "_search_ranked.sql", "search_steps.sql")
 
 
@@ -48,6 +51,7 @@ def downgrade() -> None:
                        "DROP FUNCTION IF EXISTS stepsync._search_walk(regclass[], stepsync.search_request, boolean);",
                        "DROP FUNCTION IF EXISTS stepsync._search_fetch(text, boolean, stepsync.search_request,"
                        " pg_catalog.tsquery, integer, boolean, integer);",
+                       "DROP FUNCTION IF EXISTS stepsync._prepared(text, text);",
                        "DROP TYPE IF EXISTS stepsync.search_walk;",
                        "DROP TYPE IF EXISTS stepsync.search_request;",
                        history.schema_comment_sql(down_revision))

@@ -17,7 +17,6 @@ AS $function$
 DECLARE
     v_shards pg_catalog.regclass[];
     v_all bigint;
-    r stepsync.search_request := p_request;
 BEGIN
     SELECT pg_catalog.array_agg(pg_catalog.format('public.%I', 'step_library_' || s.shardid)::pg_catalog.regclass
                                 ORDER BY s.shardid) FILTER (WHERE p.groupid = g.groupid),
@@ -30,8 +29,8 @@ BEGIN
     IF v_shards IS NULL THEN
         RETURN ROW('{}', '{}', '{}', '{}', '{}', '{}', 76, true, true)::stepsync.search_walk;
     END IF;
-    r.reltuples := r.reltuples * pg_catalog.cardinality(v_shards) / v_all;
-    RETURN stepsync._search_walk(v_shards, r, true);
+    RETURN stepsync._search_walk(v_shards, pg_catalog.jsonb_populate_record(p_request, pg_catalog.jsonb_build_object(
+               'reltuples', p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all)), true);
 END;
 $function$;
 

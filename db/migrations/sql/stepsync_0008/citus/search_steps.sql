@@ -86,10 +86,9 @@ AS $function$
 -- timestamp where it says timestamptz (the install accepts both).
 -- On Citus (docs/contract.md §11.3), this is PL/pgSQL, not SQL: Citus cannot plan a distributed
 -- query that uses an SQL function's parameters. The ranked ids are taken first (stepsync._search_ranked
--- has every worker search its own shards at once), then the rows are read by id and tree_key (one
--- query over the shards that hold them, by their primary key (tree_key, id)) with the flows' names
--- found by tree_key (Citus joins two distributed tables only on their distribution columns), in the
--- ranked order.
+-- has every worker search its own shards at once), then the rows, with the flows' names, are read by
+-- their primary key (tree_key, id) on every worker at once, from its own shards, with the caller's
+-- rights (stepsync._search_rows), and returned in the ranked order.
 -- The search's queries are many and small (index look-ups, each sent to every shard): one connection a
 -- worker runs them faster than the several Citus opens by default (citus.max_adaptive_executor_pool_size,
 -- set on this function: on 100,000 entries, 46-66 ms against 110-160 ms for the same queries).
@@ -99,6 +98,10 @@ DECLARE
     v_tiers integer[];
     v_complete boolean[];
     v_keys uuid[];
+    v_anchors uuid[] := stepsync._search_anchors();
+    v_row record;
+    v_rows stepsync.search_row[] := '{}';
+    v_reads integer := 0;
 BEGIN
     SELECT pg_catalog.array_agg(c.id ORDER BY c.position), pg_catalog.array_agg(c.tier ORDER BY c.position),
            pg_catalog.array_agg(c.complete ORDER BY c.position), pg_catalog.array_agg(DISTINCT c.tree_key)
@@ -108,24 +111,26 @@ BEGIN
     IF v_ids IS NULL THEN
         RETURN;
     END IF;
+    -- The rows, read on each worker from its own shards (stepsync._search_rows), or through the distributed
+    -- tables when a worker's anchor is missing.
+    FOR v_row IN SELECT stepsync._search_rows(a.tree_key, v_keys, v_ids) AS found
+                   FROM stepsync.search_anchors AS a
+                  WHERE a.tree_key = ANY (v_anchors) LOOP
+        v_reads := v_reads + 1;
+        v_rows := v_rows || v_row.found;
+    END LOOP;
+    IF v_reads < pg_catalog.cardinality(v_anchors) THEN
+        v_rows := stepsync._search_rows(NULL, v_keys, v_ids);
+    END IF;
     RETURN QUERY
     SELECT r.id, r.title, r.step_type, r.content, r.visibility, r.created_by, r.account_id, r.usage_count,
            r.rating, r.rating_count, r.is_active, r.created_at, r.updated_at, r.source_tree_id, r.source_node_id,
            r.is_flow_synced, r.last_synced_at, r.forked_from_id, r.source_tree_name,
-           (CASE v_tiers[r.position] WHEN 4 THEN 1.0 WHEN 3 THEN 0.4 WHEN 2 THEN 0.2 ELSE 0.1 END)::real,
-           v_complete[r.position]
-      FROM (SELECT s.id, s.title::text AS title, s.step_type::text AS step_type, s.content,
-                   s.visibility::text AS visibility, s.created_by, s.account_id, s.usage_count, s.rating,
-                   s.rating_count, s.is_active, s.created_at::timestamptz AS created_at,
-                   s.updated_at::timestamptz AS updated_at, s.source_tree_id,
-                   s.source_node_id::varchar AS source_node_id, s.is_flow_synced,
-                   s.last_synced_at::timestamptz AS last_synced_at, s.forked_from_id,
-                   t.name::text AS source_tree_name,
-                   pg_catalog.array_position(v_ids, s.id) AS position
-              FROM public.step_library AS s
-              LEFT JOIN public.trees AS t ON t.id = s.tree_key AND s.source_tree_id IS NOT NULL
-             WHERE s.tree_key = ANY (v_keys) AND s.id = ANY (v_ids)) AS r
-     ORDER BY r.position;
+           (CASE v_tiers[o.position] WHEN 4 THEN 1.0 WHEN 3 THEN 0.4 WHEN 2 THEN 0.2 ELSE 0.1 END)::real,
+           v_complete[o.position]
+      FROM pg_catalog.unnest(v_rows) AS r,
+           LATERAL (SELECT pg_catalog.array_position(v_ids, r.id) AS position) AS o
+     ORDER BY o.position;
 END;
 $function$;
 
