@@ -104,7 +104,7 @@ DECLARE
     v_reads integer := 0;
 BEGIN
     SELECT pg_catalog.array_agg(c.id ORDER BY c.position), pg_catalog.array_agg(c.tier ORDER BY c.position),
-           pg_catalog.array_agg(c.complete ORDER BY c.position), pg_catalog.array_agg(DISTINCT c.tree_key)
+           pg_catalog.array_agg(c.complete ORDER BY c.position), pg_catalog.array_agg(c.tree_key ORDER BY c.position)
       INTO v_ids, v_tiers, v_complete, v_keys
       FROM stepsync._search_ranked(p_user_id, p_query, p_step_type, p_group_label, p_source_tree_id, p_limit)
            WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, tree_key, position);
