@@ -221,7 +221,7 @@ def test_distribute_lays_out_a_single_node_install_and_keeps_every_row(fresh_db)
 
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
-    assert result.stdout.startswith("removed the single-node stepsync (stepsync_0007), keeping its columns and"
+    assert result.stdout.startswith("removed the single-node stepsync (stepsync_0008), keeping its columns and"
                                     " rows; laid out the tables as docs/contract.md §11.1 (")
     assert "kept 2 accounts, 2 users, 1 flows and 6 library rows, checked by count and checksum" in result.stdout
     assert "installed stepsync revision" in result.stdout
@@ -364,7 +364,11 @@ def test_laid_out_tables_get_nothing(citus_db):
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("the tables are laid out as docs/contract.md §11.1 already; stepsync is up to"
                                    " date"), again.stdout
-    assert [r for r in catalog(citus_db) if r[0] == "citus"] == [r for r in before if r[0] == "citus"]
+    # The application's tables as they were; stepsync's own (the search's anchors, docs/contract.md §11.3) new.
+    assert [r for r in catalog(citus_db) if r[0] == "citus" and not r[1].startswith("stepsync.")] == [
+        r for r in before if r[0] == "citus"]
+    assert [r for r in catalog(citus_db) if r[0] == "citus" and r[1].startswith("stepsync.")] == [
+        ("citus", "stepsync.search_anchors", "h")]
 
 
 def test_a_database_without_citus_is_refused_in_one_line_and_changes_nothing(fresh_db):

@@ -1410,6 +1410,111 @@ def test_search_steps_gives_the_same_rows_in_the_same_order_as_one_node(cdb, db)
     assert sum(map(len, on_one_node)) >= 500
 
 
+def remote_commands(conn, sql: str, params=None) -> list[str]:
+    """The commands the coordinator sends to the workers (or runs on its own shards) for SQL."""
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    conn.execute("SET citus.log_remote_commands = on")
+    conn.execute("SET citus.log_local_commands = on")
+    try:
+        conn.execute(sql, params).fetchall()
+    finally:
+        conn.execute("RESET citus.log_remote_commands")
+        conn.execute("RESET citus.log_local_commands")
+    return [n for n in notices if n.startswith(("issuing", "executing the command locally"))
+            and not n.startswith(("issuing BEGIN", "issuing COMMIT", "issuing PREPARE TRANSACTION",
+                                  "issuing COMMIT PREPARED", "issuing SELECT assign_distributed_transaction_id"))]
+
+
+def test_a_search_asks_each_worker_once_to_walk_and_once_for_the_rows(cdb):
+    """docs/contract.md §11.3: the walk runs on every worker over its own shards, one command a worker,
+    and the rows are read the same way; no statement goes to the shards one by one."""
+    build_search_library(cdb.conn)
+    workers = cdb.value("SELECT count(DISTINCT p.groupid) FROM pg_dist_placement AS p JOIN pg_dist_shard AS s"
+                        " USING (shardid) WHERE s.logicalrelid = 'public.step_library'::regclass")
+    assert workers == 2
+    for user, query in ((AUTHOR, "restart"), (OUTSIDER, "router"), (LONER, "reset")):
+        commands = remote_commands(cdb.conn, "SELECT * FROM stepsync.search_steps(%s, %s)", (user, query))
+        walks = [c for c in commands if "stepsync._search_local(" in c]
+        reads = [c for c in commands if "stepsync._search_rows(" in c]
+        assert len(walks) == len(reads) == workers, commands
+        assert not [c for c in commands if "step_library_" in c], commands   # no statement on a shard
+
+
+def test_search_without_its_anchors_gives_the_same_rows_through_the_coordinator(cdb):
+    """Anchors gone (stepsync.search_anchors emptied by hand): search walks the distributed table from the
+    coordinator and reads the rows through it, the same rows in the same order; `stepsync install` puts
+    the anchors back."""
+    build_search_library(cdb.conn)
+    with_anchors = run_searches(cdb.conn)
+    cdb.conn.execute("DELETE FROM stepsync.search_anchors")
+    assert run_searches(cdb.conn) == with_anchors
+    commands = remote_commands(cdb.conn, "SELECT * FROM stepsync.search_steps(%s, 'restart')", (AUTHOR,))
+    assert not [c for c in commands if "stepsync._search_local(" in c or "stepsync._search_rows(" in c]
+    assert run(cdb.url, "install").returncode == 0
+    assert cdb.value("SELECT count(*) FROM stepsync.search_anchors") == 4096
+    assert run_searches(cdb.conn) == with_anchors
+
+
+def test_search_walks_again_when_the_first_round_falls_short(cdb, db):
+    """Every match on one worker's shards: that worker's first round stops at its share of T, the other has
+    none, and together they have no more than T; the second round walks with T itself. The rows are those
+    of one node."""
+    for conn in (cdb.conn, db.conn):
+        conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'Acme')", (ACCOUNT,))
+        conn.execute("INSERT INTO users (id, email, account_id) VALUES (%s, 'author@acme.test', %s)", (AUTHOR, ACCOUNT))
+    group = cdb.value("SELECT min(groupid) FROM pg_dist_node WHERE groupid <> 0")
+    keys = [k for (k,) in cdb.rows(
+        "SELECT k FROM (SELECT md5('key' || i)::uuid AS k FROM generate_series(1, 400) AS i) AS x"
+        " WHERE (SELECT p.groupid FROM pg_dist_placement AS p"
+        "         WHERE p.shardid = get_shard_id_for_distribution_column('public.step_library', x.k)) = %s"
+        " LIMIT 40", (group,))]
+    assert len(keys) == 40
+    insert = ("INSERT INTO step_library (id, {key}title, step_type, content, visibility, usage_count)"
+              " SELECT md5('deploy' || i)::uuid, {value}'Deploy ' || i, 'action',"
+              " jsonb_build_object('instructions', 'restart the service ' || i), 'public', mod(i, 50)"
+              " FROM generate_series(1, 400) AS i")
+    cdb.conn.execute(insert.format(key="tree_key, ", value="(%s::uuid[])[1 + mod(i, 40)], "), (keys,))
+    db.conn.execute(insert.format(key="", value=""))
+    for conn in (cdb.conn, db.conn):   # the walk by class (path B), as at a large library
+        conn.execute("SET stepsync.search_estimate = '1000000'")
+    searches = [(AUTHOR, "restart", {}), (AUTHOR, "restart", {"limit": 300}), (AUTHOR, "deploy service", {"limit": 5})]
+    for user, query, kw in searches:
+        args = "".join(f", p_{k} => %({k})s" for k in kw)
+        sql = (f"SELECT id, usage_count, rank, complete FROM stepsync.search_steps(%(user)s, %(query)s{args})")
+        params = {"user": user, "query": query, **kw}
+        assert cdb.rows(sql, params) == db.rows(sql, params), (query, kw)
+    commands = remote_commands(cdb.conn, "SELECT * FROM stepsync.search_steps(%s, 'restart')", (AUTHOR,))
+    assert len([c for c in commands if "stepsync._search_local(" in c]) == 4   # two rounds on both workers
+
+
+def test_search_reads_the_rows_with_the_callers_rights_on_citus(cdb, db, client):
+    """The application's own row-level security on step_library holds for search on Citus as on one node:
+    the rows are read on the workers with the caller's rights (stepsync._search_rows)."""
+    build_search_library(cdb.conn)
+    build_search_library(db.conn)
+    role = psycopg.conninfo.conninfo_to_dict(client)["user"]
+    one_node_role = f"stepsync_cp_one_{uuid.uuid4().hex[:8]}"
+    db.conn.execute(f"CREATE ROLE {one_node_role}")
+    for conn, grantee in ((cdb.conn, role), (db.conn, one_node_role)):
+        if conn is db.conn:
+            conn.execute(f"GRANT SELECT ON public.step_library, public.trees, public.users, public.accounts"
+                         f" TO {grantee}")
+        conn.execute("ALTER TABLE public.step_library ENABLE ROW LEVEL SECURITY")
+        conn.execute(f"CREATE POLICY app_hides_odd_deploys ON public.step_library FOR SELECT TO {grantee}"
+                     " USING (title !~ '^Deploy [0-9]*[13579]$')")
+    sql = "SELECT title, rank, complete FROM stepsync.search_steps(%s, 'restart', p_limit => 300)"
+    with psycopg.connect(client, autocommit=True) as conn:
+        on_citus = conn.execute(sql, (AUTHOR,)).fetchall()
+    with db.conn.transaction():
+        db.conn.execute(f"SET LOCAL ROLE {one_node_role}")
+        on_one_node = db.rows(sql, (AUTHOR,))
+    assert on_citus == on_one_node
+    titles = [t for t, _, _ in on_citus]
+    assert "Deploy 2" in titles and "Deploy 1" not in titles
+    assert not [t for t in titles if t.startswith("Deploy") and int(t.split()[1]) % 2]
+
+
 def test_the_search_sample_stands_for_the_library_and_is_the_owners(cdb, client):
     """docs/contract.md §11.2: on Citus the coordinator's step_library has no statistics; the sample that
     stepsync.refresh_search_statistics() takes gives search_steps its figures, and only the owner takes it."""

@@ -174,7 +174,10 @@ def test_internal_functions_are_not_executable_by_public(db):
                "tg_step_library__check_marker", "tg_step_library__guard_truncate",
                "tg_step_library__search_vector",
                # the owner's row-level security switches (docs/contract.md §12)
-               "restore_policies", "enable_row_security", "disable_row_security"}
+               "restore_policies", "enable_row_security", "disable_row_security",
+               # the search's walk: it takes the user, the audience and row-level security as it is told
+               # (stepsync._search_ranked checks them, docs/contract.md §6.8)
+               "_search_walk", "_search_fetch", "_search_gather"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True

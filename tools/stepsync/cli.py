@@ -64,13 +64,16 @@ def migrate(ctx: Context) -> None:
 
 
 @cli.command()
+@click.option("--shard-count", type=click.IntRange(1, 64000), default=None,
+              help="Shards of trees and step_library (default: the coordinator's citus.shard_count). Search asks"
+                   " every shard of a worker: a library you search wants few, such as 2 a worker (docs/scaling.md).")
 @pass_ctx
-def distribute(ctx: Context) -> None:
+def distribute(ctx: Context, shard_count: int | None) -> None:
     """On a Citus coordinator: lay the tables out as docs/contract.md §11.1 (reference and distributed
     tables, keys with tree_key), keeping every row, then install stepsync."""
     from stepsync.commands import distribute as command
 
-    command.run(ctx.url)
+    command.run(ctx.url, shard_count)
 
 
 ROW_SECURITY_HELP = ("Enforce the library's visibility rule as row-level security on step_library for every"

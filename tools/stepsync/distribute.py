@@ -346,9 +346,10 @@ def _foreign_key_changes(conn: psycopg.Connection[Any],
     return statements, problems
 
 
-def plan(conn: psycopg.Connection[Any]) -> Plan:
+def plan(conn: psycopg.Connection[Any], shard_count: int | None = None) -> Plan:
     """The statements that lay the four tables out as §11.1 (see the module's docstring); raises
-    LayoutRefused for what statements cannot settle. Reads the catalogs only."""
+    LayoutRefused for what statements cannot settle. Reads the catalogs only. SHARD_COUNT: the shards of
+    trees (and so of step_library, co-located with it); None for Citus's citus.shard_count."""
     tables = _tables(conn)
     missing = [name for name in TABLES if name not in tables]
     if missing:
@@ -390,8 +391,9 @@ def plan(conn: psycopg.Connection[Any]) -> Plan:
     blocking = concurrent_refusal(conn)
     distribute_with = "create_distributed_table" if blocking else "create_distributed_table_concurrently"
     calls = [f"SELECT create_reference_table('public.{name}');" for name in converted if name in REFERENCE_TABLES]
+    shards = "" if shard_count is None else f", shard_count => {int(shard_count)}"
     if "trees" in converted:
-        calls.append(f"SELECT {distribute_with}('public.trees', 'id');")
+        calls.append(f"SELECT {distribute_with}('public.trees', 'id'{shards});")
     if "step_library" in converted:
         calls.append(f"SELECT {distribute_with}('public.step_library', 'tree_key', colocate_with => 'public.trees');")
     distributes = "trees" in converted or "step_library" in converted
@@ -446,7 +448,8 @@ def _run(conn: psycopg.Connection[Any], statement: str, say: Callable[[str], Non
     conn.execute(statement)
 
 
-def lay_out(url: str, *, say: Callable[[str], None], warn: Callable[[str], None]) -> str:
+def lay_out(url: str, *, say: Callable[[str], None], warn: Callable[[str], None],
+            shard_count: int | None = None) -> str:
     """Lay the tables of the coordinator at URL out as docs/contract.md §11.1, keeping every row; returns
     what it did, in a line. (`stepsync distribute` first removes a single-node stepsync, whose view and
     functions over the tables would stop Citus, 2BP01, and installs the distributed variant after.)
@@ -458,7 +461,7 @@ def lay_out(url: str, *, say: Callable[[str], None], warn: Callable[[str], None]
     """
     with database.connect(url, autocommit=True) as conn:
         refuse_unless_coordinator(conn, "distribute")
-        layout = plan(conn)
+        layout = plan(conn, shard_count)
         if not layout.statements:
             return f"the tables are laid out as {CONTRACT} already"
         if layout.blocking:

@@ -20,7 +20,7 @@ def say(line: str) -> None:
     click.echo(f"stepsync: {line}", err=True)
 
 
-def lay_out(url: str) -> str:
+def lay_out(url: str, shard_count: int | None = None) -> str:
     """Lay the tables of the Citus coordinator at URL out as §11.1, keeping every row, then install
     stepsync; returns what it did, in a line (`stepsync migrate` on a coordinator ends with it too).
 
@@ -37,7 +37,7 @@ def lay_out(url: str) -> str:
             say(f"removing the single-node stepsync ({revision}) first; its columns, keys and rows stay")
             installer.uninstall(url, drop_columns=False, say=say)
             done.append(f"removed the single-node stepsync ({revision}), keeping its columns and rows")
-        done.append(distributor.lay_out(url, say=say, warn=say))
+        done.append(distributor.lay_out(url, say=say, warn=say, shard_count=shard_count))
         say(done[-1])   # now too: the line of an install that fails leaves it out
         done.append(installer.install(url, say=say, warn=say))
         return "; ".join(done)
@@ -50,6 +50,6 @@ def lay_out(url: str) -> str:
                             " not installed (fix them, then run stepsync install)") from None
 
 
-def run(url: str) -> None:
-    """`stepsync distribute` on the database at URL."""
-    click.echo(lay_out(url))
+def run(url: str, shard_count: int | None = None) -> None:
+    """`stepsync distribute` on the database at URL (trees and step_library in SHARD_COUNT shards when given)."""
+    click.echo(lay_out(url, shard_count))

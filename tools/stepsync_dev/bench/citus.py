@@ -40,7 +40,8 @@ run on both, interleaved query by query, the side going first alternating round 
 Targets (issue 19): a publish on Citus <= 2 x one node; search p95 on Citus <= 2 x one node.
 
 Manual entry point: PYTHONPATH=tools python -m stepsync_dev.bench.citus URL [ROUNDS] [--search N]
-[--output FILE.json]
+[--shard-count N] [--output FILE.json]. --shard-count lays the Citus side's trees and step_library out in N
+shards (create_distributed_table's shard_count) instead of citus.shard_count's.
 """
 
 from __future__ import annotations
@@ -141,8 +142,9 @@ def connect(url: str, **params: Any) -> Conn:
 class CitusCluster:
     """The Citus cluster at COORDINATOR_URL: fresh databases laid out as docs/contract.md §11.1, stepsync installed."""
 
-    def __init__(self, coordinator_url: str) -> None:
+    def __init__(self, coordinator_url: str, shard_count: int | None = None) -> None:
         self.admin_url = coordinator_url
+        self.shard_count = shard_count
         self.created: list[str] = []
         with connect(coordinator_url) as conn:
             self.coordinator = one(conn, "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid = 0")
@@ -175,7 +177,11 @@ class CitusCluster:
                          " ADD CONSTRAINT step_library_pkey PRIMARY KEY (tree_key, id)")
             conn.execute("SELECT create_reference_table('public.accounts')")
             conn.execute("SELECT create_reference_table('public.users')")
-            conn.execute("SELECT create_distributed_table('public.trees', 'id')")
+            if self.shard_count is None:
+                conn.execute("SELECT create_distributed_table('public.trees', 'id')")
+            else:
+                conn.execute("SELECT create_distributed_table('public.trees', 'id', shard_count => %s)",
+                             (self.shard_count,))
             conn.execute("SELECT create_distributed_table('public.step_library', 'tree_key',"
                          " colocate_with => 'public.trees')")
         message = stepsync_install.install(url, say=lambda line: None, warn=log)
@@ -521,10 +527,10 @@ def mismatch(cls: str, user: str, q: str, kind: str | None, citus_rows: list[tup
 # -- the run ---------------------------------------------------------------------------------------------------------
 
 def run(coordinator_url: str, rounds: int = 3, output: Path | None = None, *, search_entries: int = SEARCH_ENTRIES,
-        log: Log | None = None) -> dict[str, Any]:
+        shard_count: int | None = None, log: Log | None = None) -> dict[str, Any]:
     """Run the comparison (the module's docstring), print the tables, write the JSON to OUTPUT; returns it."""
     say: Log = log or (lambda line: console.print(line, highlight=False))
-    citus = CitusCluster(coordinator_url)
+    citus = CitusCluster(coordinator_url, shard_count)
     one_node = OneNode(citus.settings)
     tag = f"{os.getpid()}"
     result: dict[str, Any] = {
@@ -538,7 +544,7 @@ def run(coordinator_url: str, rounds: int = 3, output: Path | None = None, *, se
     }
     try:
         with connect(coordinator_url) as conn:
-            result["citus"]["shard_count"] = int(one(conn, "SHOW citus.shard_count")[0])
+            result["citus"]["shard_count"] = shard_count or int(one(conn, "SHOW citus.shard_count")[0])
         say(f"[bold]stepsync on Citus[/bold] {citus.citus_version}: PostgreSQL {citus.settings['server_version']},"
             f" workers {', '.join(result['citus']['workers'])}; one node: PostgreSQL"
             f" {one_node.settings['server_version']} ({one_node.cluster.bin_dir}); {rounds} rounds")
@@ -695,16 +701,21 @@ def main(argv: list[str]) -> int:  # pragma: no cover
         i = args.index("--search")
         entries = int(args[i + 1])
         del args[i:i + 2]
+    shard_count = None
+    if "--shard-count" in args:
+        i = args.index("--shard-count")
+        shard_count = int(args[i + 1])
+        del args[i:i + 2]
     if "--output" in args:
         i = args.index("--output")
         output = Path(args[i + 1])
         del args[i:i + 2]
     if not args:
-        print("usage: python -m stepsync_dev.bench.citus COORDINATOR_URL [ROUNDS] [--search N] [--output FILE.json]",
-              file=sys.stderr)
+        print("usage: python -m stepsync_dev.bench.citus COORDINATOR_URL [ROUNDS] [--search N] [--shard-count N]"
+              " [--output FILE.json]", file=sys.stderr)
         return 2
     rounds = int(args[1]) if len(args) > 1 else 3
-    result = run(args[0], rounds, output, search_entries=entries)
+    result = run(args[0], rounds, output, search_entries=entries, shard_count=shard_count)
     return 1 if result["errors"] or (result.get("search") or {}).get("mismatches") else 0
 
 
