@@ -195,3 +195,18 @@ def test_security_definer_functions_are_exactly_the_sync_entry_points(db):
     # caller is updating)
     assert definers == [("_may_change", True), ("_search_ranked", True), ("current_viewer_account", True),
                         ("sync_tree", True), ("tg_trees__retire_on_delete", True), ("tg_trees__sync", True)]
+
+
+def test_a_statement_prepared_under_stepsyncs_name_with_another_text_is_never_run(db):
+    """stepsync._prepared (the search's statements on a Citus worker, docs/contract.md §11.3) names a
+    statement after its text; one that a session prepared under that name from another text is replaced,
+    never run, and the statement prepared is exactly the text given."""
+    sql, types = "SELECT $1::integer + 1", "integer"
+    name = db.value("SELECT 'stepsync_' || md5(%s || ' ' || %s)", (types, sql))
+    db.conn.execute(f'PREPARE "{name}" (integer) AS SELECT $1::integer + 100')   # the same name, another text
+    assert db.value("SELECT stepsync._prepared(%s, %s)", (sql, types)) == name
+    assert db.value(f'EXECUTE "{name}" (1)') == 2
+    assert db.rows("SELECT statement FROM pg_prepared_statements WHERE name = %s", (name,)) == [
+        (f'PREPARE {name} (integer) AS {sql}',)]
+    assert db.value("SELECT stepsync._prepared(%s, %s)", (sql, types)) == name   # there already: kept
+    assert db.value("SELECT count(*) FROM pg_prepared_statements") == 1
