@@ -28,7 +28,7 @@ AS $function$
 --
 -- If the anchors are missing (a worker returns nothing: stepsync.search_anchors emptied by hand, or a
 -- worker added since the install), the coordinator walks the distributed table itself: the same rows,
--- slower; `stepsync install` puts the anchors back.
+-- slower; stepsync.refresh_search_statistics() (or an install) puts the anchors back.
 DECLARE
     v_anchors uuid[] := stepsync._search_anchors();
     v_request stepsync.search_request := p_request;

@@ -12,6 +12,7 @@ AS $function$
 -- does), stores their search vectors in stepsync.search_sample, ANALYZEs it, and records the library's
 -- row count. Run by `stepsync install`; run it again after large loads, or from a scheduler (pg_cron,
 -- say) as often as the library's words change: stale figures make searches slower, never different.
+-- It also puts back any missing row of stepsync.search_anchors (stepsync._search_anchors_fill).
 -- As the owner (SECURITY DEFINER), who owns the sample; not granted to PUBLIC: a refresh reads every
 -- shard. Returns the rows sampled.
 DECLARE
@@ -28,6 +29,7 @@ BEGIN
      WHERE pg_catalog.random() < LEAST(1.0, p_sample_rows / GREATEST(v_rows, 1));
     GET DIAGNOSTICS v_sampled = ROW_COUNT;
     ANALYZE stepsync.search_sample;
+    PERFORM stepsync._search_anchors_fill();   -- and the rows search reaches the workers through
     INSERT INTO stepsync.search_sample_size AS z (library_rows, sampled_rows)
     VALUES (v_rows, v_sampled)
     ON CONFLICT (singleton) DO UPDATE
