@@ -89,16 +89,20 @@ COPIED_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "shared_bu
                    "effective_cache_size", "random_page_cost", "jit")
 COMPARED_SETTINGS = (*COPIED_SETTINGS, "server_version", "default_text_search_config", "checkpoint_timeout",
                      "max_parallel_workers_per_gather")
-# What docs/scaling.md §2.6 advises for UPDATEs that publish many flows: the coordinator keeps its connections
+# What docs/scaling.md §2.0 advises for UPDATEs that publish many flows: the coordinator keeps its connections
 # to the workers (Citus's default keeps one a worker and closes the others when the transaction ends), so
 # the worker backends that run the shards' UPDATEs have compiled the sync's functions already.
 WARM_CONNECTIONS = {"citus.max_cached_conns_per_worker": "16"}
+# ... or has the UPDATE run its shards' statements one after the other over the one connection a worker Citus
+# keeps (warm), instead of opening more (scaling.md §2.0).
+ONE_CONNECTION = {"citus.max_adaptive_executor_pool_size": "1"}
 PUBLISH_SCENARIOS: tuple[tuple[str, int, int, dict[str, str]], ...] = (
     # (name, flows in the one UPDATE, steps a flow, settings of the Citus side's session)
     ("publish 1,000 steps", 1, 1000, {}),
     ("publish 10,000 steps", 1, 10000, {}),
     ("publish 100 flows x 10 steps, one UPDATE", 100, 10, {}),
     ("publish 100 flows x 10 steps, one UPDATE, connections kept", 100, 10, WARM_CONNECTIONS),
+    ("publish 100 flows x 10 steps, one UPDATE, one connection a worker", 100, 10, ONE_CONNECTION),
 )
 ROW_SQL = ("SELECT source_node_id, title, step_type, content, visibility, is_active, is_flow_synced"
            " FROM public.step_library WHERE source_tree_id = ANY(%s) ORDER BY title, source_node_id")
