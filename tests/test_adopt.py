@@ -625,8 +625,8 @@ def test_install_upgrades_an_older_revision_and_leaves_storage_settings_alone(ap
         f"Revision {HEAD}.")
     assert db.rows(f"SELECT version_num FROM public.{history.VERSION_TABLE}") == [(HEAD,)]
     new = db.value("SELECT pg_get_functiondef('stepsync.search_steps'::regproc)")
-    walk = db.value("SELECT pg_get_functiondef('stepsync._search_walk'::regproc)")   # stepsync_0008's walk
-    assert new != old and "c_dense_phrase" in walk and "c_dense_phrase" not in old
+    ranked = db.value("SELECT pg_get_functiondef('stepsync._search_ranked'::regproc)")   # stepsync_0005's split
+    assert new != old and "c_dense_phrase" in ranked and "c_dense_phrase" not in old
     assert db.value("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'stepsync.search_steps'::regproc") \
         == APP_OWNER
     client_publishes(db)

@@ -1517,6 +1517,21 @@ def test_search_reads_the_rows_with_the_callers_rights_on_citus(cdb, db, client)
     assert not [t for t in titles if t.startswith("Deploy") and int(t.split()[1]) % 2]
 
 
+def test_a_statement_prepared_under_stepsyncs_name_with_another_text_is_never_run(cdb):
+    """stepsync._prepared (the search's statements on a Citus worker, docs/contract.md §11.3) names a
+    statement after its text; one that a session prepared under that name from another text is replaced,
+    never run, and the statement prepared is exactly the text given."""
+    sql, types = "SELECT $1::integer + 1", "integer"
+    name = cdb.value("SELECT 'stepsync_' || md5(%s || ' ' || %s)", (types, sql))
+    cdb.conn.execute(f'PREPARE "{name}" (integer) AS SELECT $1::integer + 100')   # the same name, another text
+    assert cdb.value("SELECT stepsync._prepared(%s, %s)", (sql, types)) == name
+    assert cdb.value(f'EXECUTE "{name}" (1)') == 2
+    assert cdb.rows("SELECT statement FROM pg_prepared_statements WHERE name = %s", (name,)) == [
+        (f'PREPARE {name} (integer) AS {sql}',)]
+    assert cdb.value("SELECT stepsync._prepared(%s, %s)", (sql, types)) == name   # there already: kept
+    assert cdb.value("SELECT count(*) FROM pg_prepared_statements") == 1
+
+
 def test_the_search_sample_stands_for_the_library_and_is_the_owners(cdb, client):
     """docs/contract.md §11.2: on Citus the coordinator's step_library has no statistics; the sample that
     stepsync.refresh_search_statistics() takes gives search_steps its figures, and only the owner takes it."""

@@ -174,10 +174,7 @@ def test_internal_functions_are_not_executable_by_public(db):
                "tg_step_library__check_marker", "tg_step_library__guard_truncate",
                "tg_step_library__search_vector",
                # the owner's row-level security switches (docs/contract.md §12)
-               "restore_policies", "enable_row_security", "disable_row_security",
-               # the search's walk: it takes the user, the audience and row-level security as it is told
-               # (stepsync._search_ranked checks them, docs/contract.md §6.8)
-               "_search_walk", "_search_fetch", "_search_gather"}
+               "restore_policies", "enable_row_security", "disable_row_security"}
     for name, executable in rows.items():
         assert executable == (name not in writers), name
     assert db.value("SELECT has_schema_privilege('public', 'stepsync', 'USAGE')") is True
@@ -195,18 +192,3 @@ def test_security_definer_functions_are_exactly_the_sync_entry_points(db):
     # caller is updating)
     assert definers == [("_may_change", True), ("_search_ranked", True), ("current_viewer_account", True),
                         ("sync_tree", True), ("tg_trees__retire_on_delete", True), ("tg_trees__sync", True)]
-
-
-def test_a_statement_prepared_under_stepsyncs_name_with_another_text_is_never_run(db):
-    """stepsync._prepared (the search's statements on a Citus worker, docs/contract.md §11.3) names a
-    statement after its text; one that a session prepared under that name from another text is replaced,
-    never run, and the statement prepared is exactly the text given."""
-    sql, types = "SELECT $1::integer + 1", "integer"
-    name = db.value("SELECT 'stepsync_' || md5(%s || ' ' || %s)", (types, sql))
-    db.conn.execute(f'PREPARE "{name}" (integer) AS SELECT $1::integer + 100')   # the same name, another text
-    assert db.value("SELECT stepsync._prepared(%s, %s)", (sql, types)) == name
-    assert db.value(f'EXECUTE "{name}" (1)') == 2
-    assert db.rows("SELECT statement FROM pg_prepared_statements WHERE name = %s", (name,)) == [
-        (f'PREPARE {name} (integer) AS {sql}',)]
-    assert db.value("SELECT stepsync._prepared(%s, %s)", (sql, types)) == name   # there already: kept
-    assert db.value("SELECT count(*) FROM pg_prepared_statements") == 1

@@ -87,7 +87,7 @@ SELECT s.id, s.title::text, s.step_type::text, s.content, s.visibility::text, s.
        (CASE c.tier WHEN 4 THEN 1.0 WHEN 3 THEN 0.4 WHEN 2 THEN 0.2 ELSE 0.1 END)::real,
        c.complete
   FROM stepsync._search_ranked(p_user_id, p_query, p_step_type, p_group_label, p_source_tree_id, p_limit)
-       WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, tree_key, position)
+       WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, position)
   JOIN public.step_library AS s ON s.id = c.id
   LEFT JOIN public.trees AS t ON t.id = s.source_tree_id
  ORDER BY c.position

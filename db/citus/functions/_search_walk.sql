@@ -1,4 +1,4 @@
--- stepsync._search_walk: the explanation is the comment at the top of its body (\sf shows it).
+-- stepsync._search_walk (Citus only): the explanation is the comment at the top of its body (\sf shows it).
 CREATE OR REPLACE FUNCTION stepsync._search_walk(p_from regclass[], p_request stepsync.search_request,
                                                  p_cached boolean DEFAULT false)
 RETURNS stepsync.search_walk
@@ -9,9 +9,10 @@ SET enable_seqscan = off
 SET jit = off  -- with sequential scans off, a catalog look-up's cost estimate passes JIT's threshold (measured: 180 ms)
 AS $function$
 -- stepsync._search_walk(p_from, p_request): the visible matches of the search p_request
--- (stepsync._search_ranked makes it; docs/contract.md §6.8) in the tables p_from, which hold the
--- library's rows: public.step_library on one node; on Citus, the shards of it one worker holds
--- (stepsync._search_local). It returns the matches it fetched (stepsync.search_walk): every match of
+-- (stepsync._search_ranked makes it; docs/contract.md §6.8, §11.3) in the tables p_from, which hold the
+-- library's rows: the shards of it one worker holds (stepsync._search_local), or the distributed table
+-- itself (stepsync._search_gather, when the workers cannot be reached one by one). The walk is one
+-- node's (db/functions/_search_ranked.sql), statement for statement, over the tables given. It returns the matches it fetched (stepsync.search_walk): every match of
 -- the popularity classes 1 to done, of class 13 too when sampled, every match at all when
 -- all_matches; it stops after the first batch of classes in which they are more than
 -- p_request.target (T), and stepsync._search_ranked takes the rule's candidates from there. With

@@ -1,4 +1,4 @@
--- stepsync.search_walk: what stepsync._search_walk found (docs/contract.md §6.8): the visible matches it
+-- stepsync.search_walk (Citus): what stepsync._search_walk found (docs/contract.md §6.8): the visible matches it
 -- fetched, as parallel arrays, and how far they reach. Created once; kept when it exists.
 DO $stepsync$
 BEGIN
