@@ -134,13 +134,19 @@ BEGIN
     v_q_abc := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:ABC', 'g')::pg_catalog.tsquery;
     v_account := (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id);
 
-    -- The walk: its request, with the statistics it estimates from (stepsync._search_statistics).
+    -- The walk: its request, with the statistics it estimates from (stepsync._search_statistics): of the most
+    -- common elements, those in the query's text (the walk looks up only the query's terms, and the request
+    -- travels to every worker).
     SELECT p_user_id, v_account, v_query, v_q_a, v_q_ab, v_q_abc, p_step_type, p_group_label, p_source_tree_id,
-           v_target, v_enforce, v_viewer, v_viewer_account, st.most_common_elems, st.most_common_elem_freqs,
-           st.reltuples, CASE WHEN v_override ~ '^[0-9]{1,12}$' THEN v_override::double precision END,
+           v_target, v_enforce, v_viewer, v_viewer_account, f.elems, f.freqs, st.reltuples,
+           CASE WHEN v_override ~ '^[0-9]{1,12}$' THEN v_override::double precision END,
            NULL::pg_catalog.tsquery, NULL::integer, NULL::boolean
       INTO v_request
-      FROM stepsync._search_statistics() AS st;
+      FROM stepsync._search_statistics() AS st,
+           LATERAL (SELECT pg_catalog.array_agg(e.elem), pg_catalog.array_agg(e.freq)
+                      FROM ROWS FROM (pg_catalog.unnest(st.most_common_elems),
+                                      pg_catalog.unnest(st.most_common_elem_freqs)) AS e (elem, freq)
+                     WHERE pg_catalog.strpos(v_text, e.elem) > 0) AS f (elems, freqs);
     w := stepsync._search_gather(v_request);
     v_ids := w.ids;
     v_keys := w.tree_keys;
