@@ -8,7 +8,7 @@ AS $function$
 -- p_sql, with parameters of the types p_types (a list, as PREPARE takes it), prepared now unless it is
 -- there already; run it with EXECUTE name (...). For statements that run many times in a session over
 -- many tables, where planning costs more than running (on a Citus worker, over its shards: docs/contract.md
--- §11.3). The name is stepsync_ and the md5 of the types and text, and a statement of that name is taken
+-- §11.4). The name is stepsync_ and the md5 of the types and text, and a statement of that name is taken
 -- only if it was prepared from this very text (else it is prepared again): one prepared by anyone else in
 -- the session under that name is never run. Names are resolved as this function's search_path says, once.
 -- It prepares the text it is given: stepsync's functions give texts they build from constants, catalog
@@ -31,4 +31,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._prepared(text, text) IS
-    'Internal: the name of a prepared statement of the session made from exactly the given text and parameter types, prepared now if it is not there (docs/contract.md §11.3).';
+    'Internal: the name of a prepared statement of the session made from exactly the given text and parameter types, prepared now if it is not there (docs/contract.md §11.4).';

@@ -1,5 +1,5 @@
 -- stepsync._search_gather on Citus: the distributed variant of db/functions/_search_gather.sql
--- (docs/contract.md §6.8, §11.3). The explanation is the comment at the top of its body (\sf shows it).
+-- (docs/contract.md §6.8, §11.4). The explanation is the comment at the top of its body (\sf shows it).
 CREATE OR REPLACE FUNCTION stepsync._search_gather(p_request stepsync.search_request)
 RETURNS stepsync.search_walk
 LANGUAGE plpgsql
@@ -8,7 +8,7 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync._search_gather(p_request): what stepsync._search_walk finds for the search p_request
 -- (stepsync._search_ranked makes it; docs/contract.md §6.8) in the library, which on Citus is in the
--- workers' shards of public.step_library (docs/contract.md §11.3). Not granted to PUBLIC.
+-- workers' shards of public.step_library (docs/contract.md §11.4). Not granted to PUBLIC.
 --
 -- Each worker walks its own shards (stepsync._search_local), all workers at once, one command each:
 -- one query on stepsync.search_anchors filtered on one key a worker (stepsync._search_anchors), which
@@ -78,6 +78,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._search_gather(stepsync.search_request) IS
-    'Internal: the matches stepsync._search_walk finds for a search in the library, on Citus gathered from every worker''s walk over its own shards (stepsync._search_local, one command a worker through stepsync.search_anchors); stepsync._search_ranked takes the candidates from them (docs/contract.md §6.8, §11.3).';
+    'Internal: the matches stepsync._search_walk finds for a search in the library, on Citus gathered from every worker''s walk over its own shards (stepsync._search_local, one command a worker through stepsync.search_anchors); stepsync._search_ranked takes the candidates from them (docs/contract.md §6.8, §11.4).';
 
 REVOKE ALL ON FUNCTION stepsync._search_gather(stepsync.search_request) FROM PUBLIC;

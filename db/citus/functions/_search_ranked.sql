@@ -1,5 +1,5 @@
 -- stepsync._search_ranked on Citus: the distributed variant of db/functions/_search_ranked.sql (docs/contract.md
--- §6.8, §11.3): the same rule, the same checks, the same rows, with the walk over the library done by every
+-- §6.8, §11.4): the same rule, the same checks, the same rows, with the walk over the library done by every
 -- worker over its own shards (stepsync._search_gather); and each match's tree_key in the result, by which
 -- search_steps reads the rows. The explanation is the comment at the top of its body (\sf shows it).
 -- Its result gained tree_key in stepsync_0008, and a function's result type can only be dropped, not replaced.

@@ -1,5 +1,5 @@
 -- stepsync.search_request (Citus): one search as stepsync._search_ranked hands it to the walk over the
--- library (stepsync._search_gather, stepsync._search_walk; docs/contract.md §6.8, §11.3): the query
+-- library (stepsync._search_gather, stepsync._search_walk; docs/contract.md §6.8, §11.4): the query
 -- parsed, the caller's audience, the target and the statistics the walk estimates from; or the title
 -- rule's fetch. Created once; kept when it exists.
 DO $stepsync$

@@ -55,6 +55,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._search_fetch(text, boolean, stepsync.search_request, pg_catalog.tsquery, integer, boolean, integer) IS
-    'Internal: runs one statement of stepsync._search_walk with the search''s parameters, planned for its values or (on a Citus worker) as a prepared statement of the session, and returns the matches it found (docs/contract.md §6.8, §11.3).';
+    'Internal: runs one statement of stepsync._search_walk with the search''s parameters, planned for its values or (on a Citus worker) as a prepared statement of the session, and returns the matches it found (docs/contract.md §6.8, §11.4).';
 
 REVOKE ALL ON FUNCTION stepsync._search_fetch(text, boolean, stepsync.search_request, pg_catalog.tsquery, integer, boolean, integer) FROM PUBLIC;

@@ -9,7 +9,7 @@ SET enable_seqscan = off
 SET jit = off  -- with sequential scans off, a catalog look-up's cost estimate passes JIT's threshold (measured: 180 ms)
 AS $function$
 -- stepsync._search_walk(p_from, p_request): the visible matches of the search p_request
--- (stepsync._search_ranked makes it; docs/contract.md §6.8, §11.3) in the tables p_from, which hold the
+-- (stepsync._search_ranked makes it; docs/contract.md §6.8, §11.4) in the tables p_from, which hold the
 -- library's rows: the shards of it one worker holds (stepsync._search_local), or the distributed table
 -- itself (stepsync._search_gather, when the workers cannot be reached one by one). The walk is one
 -- node's (db/functions/_search_ranked.sql), statement for statement, over the tables given. It returns the matches it fetched (stepsync.search_walk): every match of
