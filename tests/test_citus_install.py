@@ -264,6 +264,10 @@ def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
 FROZEN_DIR = Path(__file__).resolve().parents[1] / "db" / "migrations" / "sql"
 
 
+SEARCH_ONE_OR_TWO = ("SELECT source_node_id, rank, complete"
+                     " FROM stepsync.search_steps('00000000-0000-0000-0000-0000000000b1', 'one or two') ORDER BY 1")
+
+
 def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     """A coordinator that runs stepsync_0007's distributed variant (search walked the distributed table from
     the coordinator: no stepsync.search_anchors, no stepsync._search_walk): `stepsync install` upgrades it to
@@ -288,8 +292,7 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
         conn.execute(history.schema_comment_sql("stepsync_0007"))
     assert publish_one(citus_db) == PUBLISHED   # the old variant syncs
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        before = conn.execute("SELECT source_node_id, rank, complete FROM stepsync.search_steps('00000000-0000-0000-0000-0000000000b1', 'one or two')"
-                              " ORDER BY 1").fetchall()
+        before = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
     assert [r[0] for r in before] == ["s1", "s2"]
     upgraded = run(citus_db, "install")
     assert (upgraded.returncode, upgraded.stdout.strip()) == (
@@ -298,8 +301,7 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     with psycopg.connect(citus_db, autocommit=True) as conn:
         assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0008",)]
         assert conn.execute("SELECT count(*) FROM stepsync.search_anchors").fetchone() == (4096,)
-        assert conn.execute("SELECT source_node_id, rank, complete FROM stepsync.search_steps('00000000-0000-0000-0000-0000000000b1', 'one or two')"
-                            " ORDER BY 1").fetchall() == before
+        assert conn.execute(SEARCH_ONE_OR_TWO).fetchall() == before
         ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
     for url in (citus_db, *(url_for(urlsplit(citus_db).path.lstrip("/"), port=port) for port in ports)):
         with psycopg.connect(url) as node:   # the coordinator and every worker have the new search

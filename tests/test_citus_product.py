@@ -1452,9 +1452,18 @@ def test_search_without_its_anchors_gives_the_same_rows_through_the_coordinator(
     commands = remote_commands(cdb.conn, "SELECT * FROM stepsync.search_steps(%s, 'restart')", (AUTHOR,))
     # The anchors' query finds no row on the workers, so the walk and the read go through the distributed tables.
     assert [c for c in commands if "step_library_" in c and "stepsync._search_" not in c], commands
+    doctor = run(cdb.url, "doctor", "--json")
+    assert doctor.returncode == 1, doctor.stderr
+    assert [(f["check"], f["object"], f["message"]) for f in json.loads(doctor.stdout)["findings"]] == [
+        ("search", "stepsync.search_anchors",
+         "stepsync.search_anchors lacks the rows through which search reaches 2 of the 2 nodes that hold the"
+         " library: search goes through the distributed tables there (the same rows, slower): run SELECT"
+         " stepsync.refresh_search_statistics() as the tables' owner")]
     cdb.conn.execute("SELECT stepsync.refresh_search_statistics()")
     assert cdb.value("SELECT count(*) FROM stepsync.search_anchors") == 4096
     assert run_searches(cdb.conn) == with_anchors
+    doctor = run(cdb.url, "doctor")
+    assert doctor.returncode == 0 and doctor.stdout.strip().splitlines()[-1].startswith("no findings"), doctor.stdout
 
 
 def test_search_walks_again_when_the_first_round_falls_short(cdb, db):

@@ -569,6 +569,22 @@ def _check_row_security(conn: psycopg.Connection[Any]) -> list[Finding]:
     return [Finding("row_security", obj, message, {"kind": kind}) for kind, obj, message in rls.findings(conn)]
 
 
+def _check_search_anchors(conn: psycopg.Connection[Any]) -> list[Finding]:
+    """On Citus: a search reaches every worker through one row of stepsync.search_anchors (docs/contract.md
+    §11.4); without it, search goes through the distributed tables (the same rows, slower)."""
+    if not is_citus(conn) or scalar(conn, "SELECT pg_catalog.to_regclass('stepsync.search_anchors')") is None:
+        return []
+    anchors = scalar(conn, "SELECT stepsync._search_anchors()") or []
+    found = scalar(conn, "SELECT count(*) FROM stepsync.search_anchors WHERE tree_key = ANY(%s)", (anchors,))
+    if found == len(anchors):
+        return []
+    return [Finding("search", "stepsync.search_anchors",
+                    f"stepsync.search_anchors lacks the rows through which search reaches {len(anchors) - found} of"
+                    f" the {len(anchors)} nodes that hold the library: search goes through the distributed tables"
+                    " there (the same rows, slower): run SELECT stepsync.refresh_search_statistics() as the"
+                    " tables' owner", {"nodes": len(anchors), "reached": found})]
+
+
 def collect(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
     """Every check; returns {"findings": [...], "checks": [...], "method": ...}."""
     conn.execute("SET default_transaction_read_only = on")
@@ -619,6 +635,7 @@ def collect(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] |
     attempt("row_security", "row-level security", _check_row_security, conn)
     attempt("library", "the library", _check_library, conn)
     attempt("flows", "the flows", _check_flows, conn)
+    attempt("search", "the search's anchors", _check_search_anchors, conn)
     return {"findings": [f.as_json() for f in findings], "checks": checks, "method": method, **info}
 
 
