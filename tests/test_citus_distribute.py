@@ -291,6 +291,38 @@ def test_distribute_without_stepsync_keeps_the_application_s_keys_and_rows(citus
         assert conn.execute("SELECT to_regclass('public.library_node')").fetchone()[0] is None
 
 
+def test_distribute_with_a_shard_count_lays_both_tables_out_in_that_many_shards(citus_db):
+    """`stepsync distribute --shard-count 4`: trees and step_library in 4 shards, co-located, every row kept
+    (docs/contract.md §11.2: a library that is searched wants few shards a worker)."""
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        conn.execute(APPLICATION_TABLES.read_text(encoding="utf-8"))
+        flows = Flows(conn)
+        flow = flows.create(procedure("Drain", "Restart"))
+        conn.execute("INSERT INTO step_library (title, step_type, content, usage_count)"
+                     " SELECT 'Hand ' || g, 'solution', '{}', g FROM generate_series(1, 25) AS g")
+    with psycopg.connect(citus_db) as conn:
+        before = every_row(conn)
+
+    result = run(citus_db, "distribute", "--shard-count", "4")
+
+    assert result.returncode == 0, result.stderr
+    assert "shard_count => 4" in result.stderr
+    with psycopg.connect(citus_db) as conn:
+        assert layout(conn) == LAYOUT
+        assert conn.execute("SELECT logicalrelid::text, count(*) FROM pg_dist_shard WHERE logicalrelid IN"
+                            " ('public.trees'::regclass, 'public.step_library'::regclass) GROUP BY 1 ORDER BY 1"
+                            ).fetchall() == [("step_library", 4), ("trees", 4)]
+        after = every_row(conn)
+        assert {t: [{c: r[c] for c in before[t][0]} for r in after[t]] for t in TABLES if before[t]} == {
+            t: rows for t, rows in before.items() if rows}
+        conn.execute("UPDATE trees SET status = 'published' WHERE id = %s", (flow,))
+        conn.commit()
+        assert conn.execute("SELECT title FROM step_library WHERE source_tree_id = %s ORDER BY title",
+                            (flow,)).fetchall() == [("Drain",), ("Restart",)]
+    refused = run(citus_db, "distribute", "--shard-count", "0")
+    assert refused.returncode == 2 and "--shard-count" in refused.stderr
+
+
 def test_layout_statements_are_exact_and_run_as_they_are(citus_db):
     # The tables as they stand on one node with stepsync's columns and keys, a primary key named otherwise,
     # and an application table that references a step.
