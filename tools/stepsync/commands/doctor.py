@@ -572,7 +572,7 @@ def _check_row_security(conn: psycopg.Connection[Any]) -> list[Finding]:
 def _check_search_anchors(conn: psycopg.Connection[Any]) -> list[Finding]:
     """On Citus: a search reaches every worker through one row of stepsync.search_anchors (docs/contract.md
     §11.4); without it, search goes through the distributed tables (the same rows, slower)."""
-    if not is_citus(conn) or scalar(conn, "SELECT pg_catalog.to_regclass('stepsync.search_anchors')") is None:
+    if scalar(conn, "SELECT pg_catalog.to_regclass('stepsync.search_anchors')") is None:
         return []
     anchors = scalar(conn, "SELECT stepsync._search_anchors()") or []
     found = scalar(conn, "SELECT count(*) FROM stepsync.search_anchors WHERE tree_key = ANY(%s)", (anchors,))
@@ -635,7 +635,8 @@ def collect(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] |
     attempt("row_security", "row-level security", _check_row_security, conn)
     attempt("library", "the library", _check_library, conn)
     attempt("flows", "the flows", _check_flows, conn)
-    attempt("search", "the search's anchors", _check_search_anchors, conn)
+    if is_citus(conn):
+        attempt("search", "the search's anchors", _check_search_anchors, conn)
     return {"findings": [f.as_json() for f in findings], "checks": checks, "method": method, **info}
 
 
