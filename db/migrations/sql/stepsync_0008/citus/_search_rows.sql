@@ -17,6 +17,9 @@ AS $function$
 -- With the caller's rights: the shards have the tables' grants and row-level security policies, so it
 -- returns what a query of the tables would. One statement over all of the node's shards, prepared once
 -- in the session (stepsync._prepared): each shard answers from its primary key.
+-- Its statements are built from shard names and %L-quoted values only, so plpgsql_check's check of
+-- EXECUTE's text is off here:
+-- @plpgsql_check_options: security_warnings = false
 DECLARE
     -- The rows, from a FROM item that has step_library's columns and the flow's name (source_tree_name).
     c_sql constant text := $sql$

@@ -75,7 +75,7 @@ DECLARE
        AND pg_catalog.ts_match_vq(s.search_vector, $11)$sql$;
     r stepsync.search_request := p_request;
     v_from text;
-    v_key text;                     -- what each match's tree_key is: the column where the tables have it
+    c_key constant text := 's.tree_key';   -- each match's distribution key (docs/contract.md §11.1)
     v_text text := p_request.query::text;
     v_mce text[] := p_request.most_common_elems;
     v_mcf real[] := p_request.most_common_elem_freqs;
@@ -128,9 +128,6 @@ BEGIN
     v_from := CASE WHEN pg_catalog.cardinality(p_from) = 1 THEN p_from[1]::text
                    ELSE '(' || (SELECT pg_catalog.string_agg('SELECT * FROM ' || t.t::text, ' UNION ALL ')
                                   FROM pg_catalog.unnest(p_from) AS t (t)) || ')' END;
-    v_key := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                WHERE a.attrelid = p_from[1] AND a.attname = 'tree_key' AND NOT a.attisdropped)
-                  THEN 's.tree_key' ELSE 'NULL::uuid' END;
     v_audiences := ARRAY[' p'] || CASE WHEN r.account_id IS NOT NULL THEN ARRAY[' a' || r.account_id::text] END
                    || CASE WHEN r.user_id IS NOT NULL THEN ARRAY[' u' || r.user_id::text] END;
     v_kinds := CASE WHEN r.step_type IS NULL THEN ARRAY['action', 'solution']
@@ -152,7 +149,7 @@ BEGIN
                       FROM %1$s AS s
                      WHERE s.is_active AND s.search_vector @@ $12 AND pg_catalog.ts_match_vq(s.search_vector, $1)
                        AND %2$s) AS m
-             WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, v_key),
+             WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, c_key),
                p_cached, r, r.title_query, r.title_after, r.title_sampled, NULL) AS f;
         RETURN ROW(b_ids, COALESCE(b_tree_keys, '{}'), COALESCE(b_tiers, '{}'), COALESCE(b_usage, '{}'),
                    COALESCE(b_ratings, '{}'), COALESCE(b_classes, '{}'), NULL, false, false)::stepsync.search_walk;
@@ -233,7 +230,7 @@ BEGIN
                       FROM %1$s AS s
                      WHERE s.is_active AND %4$s
                      LIMIT $15) AS m$sql$,
-            v_from, c_visible, v_key,
+            v_from, c_visible, c_key,
             CASE WHEN r.source_tree_id IS NOT NULL THEN 's.source_tree_id = $16' ELSE 's.search_vector @@ $12' END),
                p_cached, r, v_index, v_done, v_sample IS NOT NULL,
                CASE WHEN r.source_tree_id IS NULL THEN c_probe + 1 END) AS f;
@@ -297,7 +294,7 @@ BEGIN
                   FROM %1$s AS s,
                        LATERAL (SELECT stepsync._match_tier(s.search_vector, $1, $2, $3) AS tier,
                                        stepsync._popularity_class(s.usage_count, s.id) AS class) AS x
-                 WHERE s.is_active AND s.search_vector @@ $12 AND %2$s$sql$, v_from, c_visible, v_key),
+                 WHERE s.is_active AND s.search_vector @@ $12 AND %2$s$sql$, v_from, c_visible, c_key),
                    p_cached, r, v_cond, v_done, v_sample IS NOT NULL, NULL) AS f;
         END IF;
         v_ids := v_ids || b_ids;
@@ -354,7 +351,7 @@ BEGIN
                            stepsync._popularity_class(s.usage_count, s.id) AS class
                       FROM %1$s AS s
                      WHERE s.is_active AND s.search_vector @@ $12 AND %2$s) AS m
-             WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, v_key),
+             WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, c_key),
                p_cached, r, v_index, v_done, v_sample IS NOT NULL, NULL) AS f;
         v_ids := v_ids || b_ids;
         v_tree_keys := v_tree_keys || COALESCE(b_tree_keys, '{}');

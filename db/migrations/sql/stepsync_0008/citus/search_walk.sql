@@ -16,6 +16,6 @@ BEGIN
         );
     END IF;
     COMMENT ON TYPE stepsync.search_walk IS
-        'Internal: the visible matches stepsync._search_walk fetched (id, tree_key where the library has that column (Citus), tier, usage_count, rating and popularity class, as parallel arrays); every match of the popularity classes 1 to done is among them (all_matches: every match at all), and of class 13 too when sampled.';
+        'Internal: the visible matches stepsync._search_walk fetched (id, tree_key, tier, usage_count, rating and popularity class, as parallel arrays); every match of the popularity classes 1 to done is among them (all_matches: every match at all), and of class 13 too when sampled.';
 END;
 $stepsync$;
