@@ -221,7 +221,7 @@ def test_distribute_lays_out_a_single_node_install_and_keeps_every_row(fresh_db)
 
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
-    assert result.stdout.startswith("removed the single-node stepsync (stepsync_0008), keeping its columns and"
+    assert result.stdout.startswith("removed the single-node stepsync (stepsync_0009), keeping its columns and"
                                     " rows; laid out the tables as docs/contract.md §11.1 (")
     assert "kept 2 accounts, 2 users, 1 flows and 6 library rows, checked by count and checksum" in result.stdout
     assert "installed stepsync revision" in result.stdout

@@ -157,10 +157,10 @@ def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_d
             conn.execute(statement)
     result = run(citus_db, "install")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ("installed stepsync revision stepsync_0008 (the distributed variant, on Citus);"
+    assert result.stdout.strip() == ("installed stepsync revision stepsync_0009 (the distributed variant, on Citus);"
                                      " backfill: 0 flows in step, 0 library rows written or retired, 0 skipped")
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0008",)]
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0009",)]
         assert conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
                             " WHERE conname = 'step_library_source_key'").fetchall() == [
             ("UNIQUE (tree_key, source_node_id)",)]
@@ -169,7 +169,7 @@ def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_d
     assert publish_one(citus_db) == PUBLISHED
     again = run(citus_db, "install")
     assert (again.returncode, again.stdout.strip()) == (
-        0, "stepsync is up to date (revision stepsync_0008, distributed on Citus); nothing to do")
+        0, "stepsync is up to date (revision stepsync_0009, distributed on Citus); nothing to do")
     doctor = run(citus_db, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")
@@ -220,7 +220,7 @@ def test_the_sql_script_installs_the_distributed_variant_on_laid_out_tables(citu
     status = run(citus_db, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert '"distributed_variant": true' in status.stdout
-    assert '"revision": "stepsync_0008"' in status.stdout
+    assert '"revision": "stepsync_0009"' in status.stdout
 
 
 def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
@@ -240,7 +240,7 @@ def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
                 conn.execute(statement)
         installed = run(owner_url, "install")
         assert installed.returncode == 0, installed.stderr
-        assert installed.stdout.startswith("installed stepsync revision stepsync_0008 (the distributed variant")
+        assert installed.stdout.startswith("installed stepsync revision stepsync_0009 (the distributed variant")
         assert publish_one(owner_url) == PUBLISHED
         resynced = run(owner_url, "resync", "--all")
         assert (resynced.returncode, resynced.stdout.strip()) == (0, "resynced 1 flows: 0 library rows written or"
@@ -282,7 +282,8 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0007 installed
         conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
         conn.execute("DROP TABLE stepsync.search_anchors")
-        conn.execute("DROP TYPE stepsync.search_row, stepsync.search_walk, stepsync.search_request CASCADE")
+        conn.execute("DROP TYPE stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
+                     " stepsync.search_request CASCADE")
         conn.execute("DROP FUNCTION stepsync._search_anchors(), stepsync._search_anchor(integer),"
                      " stepsync._prepared(text, text), stepsync._search_anchors_fill()")
         conn.execute("DROP FUNCTION stepsync._search_ranked(uuid, text, text, text, uuid, integer)")
@@ -296,22 +297,63 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     assert [r[0] for r in before] == ["s1", "s2"]
     upgraded = run(citus_db, "install")
     assert (upgraded.returncode, upgraded.stdout.strip()) == (
-        0, "upgraded stepsync from stepsync_0007 to stepsync_0008 (the distributed variant, on Citus);"
+        0, "upgraded stepsync from stepsync_0007 to stepsync_0009 (the distributed variant, on Citus);"
            " backfill: 1 flows in step, 0 library rows written or retired, 0 skipped")
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0008",)]
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0009",)]
         assert conn.execute("SELECT count(*) FROM stepsync.search_anchors").fetchone() == (4096,)
         assert conn.execute(SEARCH_ONE_OR_TWO).fetchall() == before
         ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
     for url in (citus_db, *(url_for(urlsplit(citus_db).path.lstrip("/"), port=port) for port in ports)):
         with psycopg.connect(url) as node:   # the coordinator and every worker have the new search
-            assert node.execute("SELECT to_regprocedure('stepsync._search_local(uuid, stepsync.search_request)')"
-                                " IS NOT NULL").fetchone() == (True,)
+            assert node.execute("SELECT to_regprocedure('stepsync._search_local(uuid, stepsync.search_request,"
+                                " integer)') IS NOT NULL").fetchone() == (True,)
     with psycopg.connect(citus_db, autocommit=True) as conn:
         conn.execute("""UPDATE public.trees SET tree_structure = '{"steps": [{"id": "s1", "type": "procedure_step",
                         "title": "One again"}]}'""")
         assert conn.execute("SELECT source_node_id, title, is_active FROM public.step_library"
                             " ORDER BY source_node_id").fetchall() == [("s1", "One again", True), ("s2", "Two", False)]
+    doctor = run(citus_db, "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")
+
+
+def test_an_install_of_stepsync_0008_is_upgraded_in_place(citus_db):
+    """A coordinator that runs stepsync_0008's distributed variant (a search went to the workers twice: the
+    walk, then the rows): `stepsync install` upgrades it to stepsync_0009 (one round), the old signatures go,
+    search gives the same rows, and doctor finds nothing."""
+    from stepsync import history
+
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        for statement in LAID_OUT:
+            conn.execute(statement)
+    assert run(citus_db, "install").returncode == 0
+    assert publish_one(citus_db) == PUBLISHED
+    with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0008 installed
+        conn.execute("DROP TYPE stepsync.search_found CASCADE")   # and with it the new _search_gather
+        conn.execute("DROP FUNCTION stepsync._search_local(uuid, stepsync.search_request, integer)")
+        for name in ("_search_local.sql", "_search_gather.sql", "_search_ranked.sql", "search_steps.sql"):
+            conn.execute((FROZEN_DIR / "stepsync_0008" / "citus" / name).read_text(encoding="utf-8"))
+        conn.execute("UPDATE public.stepsync_version SET version_num = 'stepsync_0008'")
+        conn.execute(history.schema_comment_sql("stepsync_0008"))
+        before = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
+    assert [r[0] for r in before] == ["s1", "s2"]
+    upgraded = run(citus_db, "install")
+    assert (upgraded.returncode, upgraded.stdout.strip()) == (
+        0, "upgraded stepsync from stepsync_0008 to stepsync_0009 (the distributed variant, on Citus);"
+           " backfill: 1 flows in step, 0 library rows written or retired, 0 skipped")
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0009",)]
+        assert conn.execute(SEARCH_ONE_OR_TWO).fetchall() == before
+        ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
+    for url in (citus_db, *(url_for(urlsplit(citus_db).path.lstrip("/"), port=port) for port in ports)):
+        with psycopg.connect(url) as node:   # on every node: the new signatures, and not the old
+            assert node.execute(
+                "SELECT to_regprocedure('stepsync._search_local(uuid, stepsync.search_request, integer)') IS NOT NULL,"
+                " to_regprocedure('stepsync._search_gather(stepsync.search_request, uuid[], integer)') IS NOT NULL,"
+                " to_regprocedure('stepsync._search_local(uuid, stepsync.search_request)') IS NULL,"
+                " to_regprocedure('stepsync._search_gather(stepsync.search_request)') IS NULL").fetchone() == (
+                    True, True, True, True)
     doctor = run(citus_db, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -1426,19 +1427,62 @@ def remote_commands(conn, sql: str, params=None) -> list[str]:
                                   "issuing COMMIT PREPARED", "issuing SELECT assign_distributed_transaction_id"))]
 
 
-def test_a_search_asks_each_worker_once_to_walk_and_once_for_the_rows(cdb):
-    """docs/contract.md §11.3: the walk runs on every worker over its own shards, one command a worker,
-    and the rows are read the same way; no statement goes to the shards one by one."""
+def test_a_search_asks_each_worker_once(cdb, client):
+    """docs/contract.md §11.4: the walk runs on every worker over its own shards, one command a worker, which
+    also reads the rows of the worker's best matches; no statement goes to the shards one by one. With
+    row-level security on step_library the rows are read apart, with the caller's rights: one more command a
+    worker."""
     build_search_library(cdb.conn)
     workers = cdb.value("SELECT count(DISTINCT p.groupid) FROM pg_dist_placement AS p JOIN pg_dist_shard AS s"
                         " USING (shardid) WHERE s.logicalrelid = 'public.step_library'::regclass")
     assert workers == 2
-    for user, query in ((AUTHOR, "restart"), (OUTSIDER, "router"), (LONER, "reset")):
+    searches = ((AUTHOR, "restart"), (OUTSIDER, "router"), (LONER, "reset"))
+    for user, query in searches:
         commands = remote_commands(cdb.conn, "SELECT * FROM stepsync.search_steps(%s, %s)", (user, query))
         walks = [c for c in commands if "stepsync._search_local(" in c]
         reads = [c for c in commands if "stepsync._search_rows(" in c]
-        assert len(walks) == len(reads) == workers, commands
+        assert (len(walks), len(reads)) == (workers, 0), commands
         assert not [c for c in commands if "step_library_" in c], commands   # no statement on a shard
+    sql = "SELECT id, rank, complete FROM stepsync.search_steps(%s, %s)"
+    expected = {q: cdb.rows(sql, (u, q)) for u, q in searches}
+    assert all(expected.values())
+    with psycopg.connect(client, autocommit=True) as conn:   # not the owner, the same rows
+        for user, query in searches:
+            assert conn.execute(sql, (user, query)).fetchall() == expected[query]
+    cdb.conn.execute("ALTER TABLE public.step_library ENABLE ROW LEVEL SECURITY")
+    cdb.conn.execute("CREATE POLICY everything ON public.step_library USING (true)")
+    for user, query in searches:
+        commands = remote_commands(cdb.conn, "SELECT * FROM stepsync.search_steps(%s, %s)", (user, query))
+        walks = [c for c in commands if "stepsync._search_local(" in c]
+        reads = [c for c in commands if "stepsync._search_rows(" in c]
+        assert (len(walks), len(reads)) == (workers, workers), commands
+        assert cdb.rows(sql, (user, query)) == expected[query]
+
+
+def test_search_by_a_role_that_may_not_read_the_flows_names_is_refused_as_on_one_node(cdb, db):
+    """The rows of a search are read with the caller's rights (docs/contract.md §6.8): a role that may read
+    step_library but not trees (the flow's name) is refused, 42501, on Citus as on one node; the workers never
+    read the rows for it as the owner."""
+    build_search_library(cdb.conn)
+    build_search_library(db.conn)
+    sql = "SELECT id FROM stepsync.search_steps(%s, 'restart')"
+    for conn in (cdb.conn, db.conn):
+        role = f"stepsync_cp_noflows_{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {role} LOGIN")   # Citus reaches the workers as the role: it must log in
+        if conn is cdb.conn:
+            _roles_to_drop.append(role)
+        for table in ("step_library", "users", "accounts"):   # one at a time: Citus refuses several after parallel DDL
+            conn.execute(f"GRANT SELECT ON public.{table} TO {role}")
+        conn.execute(f"GRANT SELECT (id) ON public.trees TO {role}")
+        with pytest.raises(psycopg.Error) as info, conn.transaction():
+            conn.execute(f"SET LOCAL ROLE {role}")
+            conn.execute(sql, (AUTHOR,))
+        # On Citus the worker names the shard it was refused (trees_<shard id>).
+        assert info.value.sqlstate == "42501"
+        assert re.fullmatch(r"permission denied for table trees(_[0-9]+)?", info.value.diag.message_primary or "")
+        if conn is db.conn:
+            conn.execute(f"REVOKE ALL ON public.step_library, public.users, public.accounts, public.trees FROM {role}")
+            conn.execute(f"DROP ROLE {role}")
 
 
 def test_search_without_its_anchors_gives_the_same_rows_through_the_coordinator(cdb):

@@ -1,8 +1,10 @@
 -- stepsync._search_ranked on Citus: the distributed variant of db/functions/_search_ranked.sql (docs/contract.md
 -- §6.8, §11.4): the same rule, the same checks, the same rows, with the walk over the library done by every
 -- worker over its own shards (stepsync._search_gather); and each match's tree_key in the result, by which
--- search_steps reads the rows. The explanation is the comment at the top of its body (\sf shows it).
--- Its result gained tree_key in stepsync_0008, and a function's result type can only be dropped, not replaced.
+-- search_steps reads the rows, and the row itself when a worker read it with the walk. The explanation is the
+-- comment at the top of its body (\sf shows it).
+-- Its result gained tree_key in stepsync_0008, found in stepsync_0009, and a function's result type
+-- can only be dropped, not replaced.
 DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer);
 CREATE OR REPLACE FUNCTION stepsync._search_ranked(
     p_user_id uuid,
@@ -12,21 +14,23 @@ CREATE OR REPLACE FUNCTION stepsync._search_ranked(
     p_source_tree_id uuid,
     p_limit integer
 )
-RETURNS TABLE (id uuid, tier integer, usage_count integer, rating numeric, complete boolean, tree_key uuid)
+RETURNS TABLE (id uuid, tier integer, usage_count integer, rating numeric, complete boolean, tree_key uuid,
+               found stepsync.search_row)
 LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 ROWS 20         -- what a search returns by default: search_steps then reads each row by its key
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
-SET enable_seqscan = off
-SET jit = off  -- with sequential scans off, a catalog look-up's cost estimate passes JIT's threshold (measured: 180 ms)
+-- No plan_cache_mode or enable_seqscan here, unlike one node: the walk runs on the workers, which set their own
+-- (stepsync._search_local, stepsync._search_walk); the statements here keep their plans (measured: custom
+-- plans cost 0.8 ms a search, and 3 ms for a common word).
 AS $function$
 -- stepsync._search_ranked(...): the work of stepsync.search_steps (its arguments, the rule in its
 -- body): the matches it returns, best first, as (id, tier, usage_count, rating, complete, tree_key: the
--- row's distribution key); tier 4
+-- row's distribution key, found); tier 4
 -- is a match on the title alone, 3 on title and group label, 2 with the instructions, 1 anywhere.
--- search_steps reads their rows with its caller's rights.
+-- search_steps reads their rows with its caller's rights, but those a worker read with the walk (found),
+-- below.
 --
 -- Why SECURITY DEFINER: PostgreSQL will not use an index for a condition whose function is not
 -- leakproof (the full-text match @@ is not) on a table where row-level security applies to the
@@ -42,14 +46,17 @@ AS $function$
 --  * it reads as the sync (stepsync.sync_writing = 'on', restored before it returns), so that the
 --    stepsync_sync policies let it past the application's row-level security (§12.1);
 --  * it returns ids and ranks only; search_steps then reads the rows through the caller's rights,
---    so the application's own policies on step_library and trees (the flow's name) hold too.
+--    so the application's own policies on step_library and trees (the flow's name) hold too. On Citus
+--    the workers read the rows of their best matches with the walk, as the owner, in the same command
+--    (one round to the workers, not two), only when that is what the caller's read gives: neither table
+--    has row-level security enabled, and the caller may read all of step_library and the id and name
+--    of trees. Otherwise found is null on every row.
 --
 -- How (the rule decides the result; the walk only decides the cost): stepsync._search_gather has every
 -- worker walk its own shards for the matches (stepsync._search_walk, the walk of one node's
 -- stepsync._search_ranked over the tables it is given; its body says how), from the first popularity
 -- class on, until more than T are in hand; the cut, the title rule and the order are taken here from
--- what they found. Every statement is planned for its own values (plan_cache_mode), and without
--- sequential scans (enable_seqscan).
+-- what they found, once for all (stepsync._search_anchors).
 #variable_conflict use_column
 DECLARE
     c_lexeme constant text := $re$'(?:[^']|'')*'$re$;
@@ -68,8 +75,12 @@ DECLARE
     v_q_abc pg_catalog.tsquery;
     v_account uuid;
     v_request stepsync.search_request;
-    w stepsync.search_walk;         -- what the walk found
-    t stepsync.search_walk;         -- the title rule's matches
+    v_anchors uuid[];               -- one key of stepsync.search_anchors a worker
+    v_read integer;                 -- the workers read the rows of their best v_read matches (null: none)
+    f stepsync.search_found;        -- what the walk found, and the rows read with it
+    w stepsync.search_walk;         -- the walk's matches
+    t stepsync.search_found;        -- the title rule's matches
+    v_rows stepsync.search_row[];
     v_ids uuid[];
     v_keys uuid[];                  -- each match's tree_key, on Citus (stepsync.search_steps reads the rows by it)
     v_tiers integer[];
@@ -135,19 +146,33 @@ BEGIN
     v_account := (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id);
 
     -- The walk: its request, with the statistics it estimates from (stepsync._search_statistics): of the most
-    -- common elements, those in the query's text (the walk looks up only the query's terms, and the request
-    -- travels to every worker).
+    -- common elements, the query's terms (the walk looks up only those, and the request travels to every
+    -- worker), each as the walk reads it from the query's text (unquoted, '' and \\ undoubled).
     SELECT p_user_id, v_account, v_query, v_q_a, v_q_ab, v_q_abc, p_step_type, p_group_label, p_source_tree_id,
            v_target, v_enforce, v_viewer, v_viewer_account, f.elems, f.freqs, st.reltuples,
            CASE WHEN v_override ~ '^[0-9]{1,12}$' THEN v_override::double precision END,
            NULL::pg_catalog.tsquery, NULL::integer, NULL::boolean
       INTO v_request
       FROM stepsync._search_statistics() AS st,
-           LATERAL (SELECT pg_catalog.array_agg(e.elem), pg_catalog.array_agg(e.freq)
-                      FROM ROWS FROM (pg_catalog.unnest(st.most_common_elems),
-                                      pg_catalog.unnest(st.most_common_elem_freqs)) AS e (elem, freq)
-                     WHERE pg_catalog.strpos(v_text, e.elem) > 0) AS f (elems, freqs);
-    w := stepsync._search_gather(v_request);
+           LATERAL (SELECT pg_catalog.array_agg(e.elem), pg_catalog.array_agg(st.most_common_elem_freqs[e.at])
+                      FROM (SELECT x.elem, pg_catalog.array_position(st.most_common_elems, x.elem) AS at
+                              FROM (SELECT DISTINCT pg_catalog.replace(pg_catalog.replace(pg_catalog.substr(m[1], 2,
+                                               pg_catalog.length(m[1]) - 2), '''''', ''''), '\\', '\') AS elem
+                                      FROM pg_catalog.regexp_matches(v_text, c_lexeme, 'g') AS m) AS x) AS e
+                     WHERE e.at IS NOT NULL) AS f (elems, freqs);
+    -- The workers read the rows with the walk only when the caller's own read would give the same rows (the
+    -- header says when).
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
+                    WHERE c.oid IN ('public.step_library'::pg_catalog.regclass, 'public.trees'::pg_catalog.regclass)
+                      AND c.relrowsecurity)
+       AND pg_catalog.has_column_privilege(v_caller, 'public.trees', 'id', 'SELECT')
+       AND pg_catalog.has_column_privilege(v_caller, 'public.trees', 'name', 'SELECT') THEN
+        v_read := v_limit;
+    END IF;
+    v_anchors := stepsync._search_anchors();
+    f := stepsync._search_gather(v_request, v_anchors, v_read);
+    w := f.walk;
+    v_rows := f.rows;
     v_ids := w.ids;
     v_keys := w.tree_keys;
     v_tiers := w.tiers;
@@ -187,19 +212,22 @@ BEGIN
         v_titles := v_title_skeleton IS NOT NULL;
         IF v_titles AND NOT w.all_matches THEN
             t := stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request, pg_catalog.jsonb_build_object(
-                     'title_query', v_title_skeleton, 'title_after', w.done, 'title_sampled', w.sampled)));
-            v_ids := v_ids || t.ids;
-            v_keys := v_keys || t.tree_keys;
-            v_tiers := v_tiers || t.tiers;
-            v_usage := v_usage || t.usage_counts;
-            v_ratings := v_ratings || t.ratings;
-            v_classes := v_classes || t.classes;
+                     'title_query', v_title_skeleton, 'title_after', w.done, 'title_sampled', w.sampled)),
+                     v_anchors, v_read);
+            v_ids := v_ids || (t.walk).ids;
+            v_keys := v_keys || (t.walk).tree_keys;
+            v_tiers := v_tiers || (t.walk).tiers;
+            v_usage := v_usage || (t.walk).usage_counts;
+            v_ratings := v_ratings || (t.walk).ratings;
+            v_classes := v_classes || (t.walk).classes;
+            v_rows := v_rows || t.rows;
         END IF;
     END IF;
 
     PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
     RETURN QUERY
-    SELECT c.id, c.tier, c.usage_count, c.rating, v_complete, c.tree_key
+    SELECT c.id, c.tier, c.usage_count, c.rating, v_complete, c.tree_key,
+           (SELECT r FROM pg_catalog.unnest(v_rows) AS r WHERE r.id = c.id LIMIT 1)
       FROM (SELECT DISTINCT ON (u.tier, u.usage_count, u.rating, u.id) u.id, u.tier, u.usage_count, u.rating,
                    u.tree_key
               FROM ROWS FROM (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_tiers), pg_catalog.unnest(v_usage),

@@ -86,9 +86,10 @@ AS $function$
 -- timestamp where it says timestamptz (the install accepts both).
 -- On Citus (docs/contract.md §11.3), this is PL/pgSQL, not SQL: Citus cannot plan a distributed
 -- query that uses an SQL function's parameters. The ranked ids are taken first (stepsync._search_ranked
--- has every worker search its own shards at once), then the rows, with the flows' names, are read by
--- their primary key (tree_key, id) on every worker at once, from its own shards, with the caller's
--- rights (stepsync._search_rows), and returned in the ranked order.
+-- has every worker search its own shards at once), with the rows the workers read with them when that is
+-- what the caller's read gives (its body says when); any other row, with its flow's name, is then read by
+-- its primary key (tree_key, id) on every worker at once, from its own shards, with the caller's rights
+-- (stepsync._search_rows); all are returned in the ranked order.
 -- The search's queries are many and small (index look-ups, each sent to every shard): one connection a
 -- worker runs them faster than the several Citus opens by default (citus.max_adaptive_executor_pool_size,
 -- set on this function: on 100,000 entries, 46-66 ms against 110-160 ms for the same queries).
@@ -97,30 +98,39 @@ DECLARE
     v_ids uuid[];
     v_tiers integer[];
     v_complete boolean[];
-    v_keys uuid[];
-    v_anchors uuid[] := stepsync._search_anchors();
+    v_rows stepsync.search_row[];
+    v_keys uuid[];                  -- the matches whose rows are still to read: (tree_key, id)
+    v_unread uuid[];
+    v_anchors uuid[];
     v_found stepsync.search_row[];
-    v_rows stepsync.search_row[] := '{}';
+    v_more stepsync.search_row[] := '{}';
     v_reads integer := 0;
 BEGIN
     SELECT pg_catalog.array_agg(c.id ORDER BY c.position), pg_catalog.array_agg(c.tier ORDER BY c.position),
-           pg_catalog.array_agg(c.complete ORDER BY c.position), pg_catalog.array_agg(c.tree_key ORDER BY c.position)
-      INTO v_ids, v_tiers, v_complete, v_keys
+           pg_catalog.array_agg(c.complete ORDER BY c.position),
+           COALESCE(pg_catalog.array_agg(c.found) FILTER (WHERE (c.found).id IS NOT NULL), '{}'),
+           pg_catalog.array_agg(c.tree_key) FILTER (WHERE (c.found).id IS NULL),
+           pg_catalog.array_agg(c.id) FILTER (WHERE (c.found).id IS NULL)
+      INTO v_ids, v_tiers, v_complete, v_rows, v_keys, v_unread
       FROM stepsync._search_ranked(p_user_id, p_query, p_step_type, p_group_label, p_source_tree_id, p_limit)
-           WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, tree_key, position);
+           WITH ORDINALITY AS c (id, tier, usage_count, rating, complete, tree_key, found, position);
     IF v_ids IS NULL THEN
         RETURN;
     END IF;
-    -- The rows, read on each worker from its own shards (stepsync._search_rows), or through the distributed
-    -- tables when a worker's anchor is missing.
-    FOR v_found IN SELECT stepsync._search_rows(a.tree_key, v_keys, v_ids)
-                     FROM stepsync.search_anchors AS a
-                    WHERE a.tree_key = ANY (v_anchors) LOOP
-        v_reads := v_reads + 1;
-        v_rows := v_rows || v_found;
-    END LOOP;
-    IF v_reads < pg_catalog.cardinality(v_anchors) THEN
-        v_rows := stepsync._search_rows(NULL, v_keys, v_ids);
+    IF v_unread IS NOT NULL THEN
+        -- The other rows, read on each worker from its own shards (stepsync._search_rows), or through the
+        -- distributed tables when a worker's anchor is missing.
+        v_anchors := stepsync._search_anchors();
+        FOR v_found IN SELECT stepsync._search_rows(a.tree_key, v_keys, v_unread)
+                         FROM stepsync.search_anchors AS a
+                        WHERE a.tree_key = ANY (v_anchors) LOOP
+            v_reads := v_reads + 1;
+            v_more := v_more || v_found;
+        END LOOP;
+        IF v_reads < pg_catalog.cardinality(v_anchors) THEN
+            v_more := stepsync._search_rows(NULL, v_keys, v_unread);
+        END IF;
+        v_rows := v_rows || v_more;
     END IF;
     RETURN QUERY
     SELECT r.id, r.title, r.step_type, r.content, r.visibility, r.created_by, r.account_id, r.usage_count,
