@@ -286,7 +286,7 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
                      " stepsync.search_request CASCADE")
         conn.execute("DROP FUNCTION stepsync._search_anchors(), stepsync._search_anchor(integer),"
                      " stepsync._prepared(text, text), stepsync._search_anchors_fill()")
-        conn.execute("DROP FUNCTION stepsync._search_ranked(uuid, text, text, text, uuid, integer)")
+        conn.execute("DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer)")
         conn.execute((FROZEN_DIR / "stepsync_0006" / "_search_ranked.sql").read_text(encoding="utf-8"))
         conn.execute((FROZEN_DIR / "stepsync_0006" / "citus" / "search_steps.sql").read_text(encoding="utf-8"))
         conn.execute("UPDATE public.stepsync_version SET version_num = 'stepsync_0007'")
