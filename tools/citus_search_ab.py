@@ -1,0 +1,105 @@
+"""Two revisions of search on Citus, on the same library, interleaved (a developer's tool; not shipped).
+
+    python tools/citus_search_ab.py CITUS_URL ONE_NODE_URL [CYCLES] [BASE] [CLASS,CLASS...]
+
+CITUS_URL is a coordinator's database and ONE_NODE_URL a one-node database holding the same library, as
+the Citus benchmark builds them (stepsync_dev.bench.citus: build_search). The search functions of the
+distributed variant (db/migrations/sql/<revision>/citus/: _search*.sql, search_steps.sql and the search's
+row types) as frozen at BASE (default stepsync_0008) and at the newest revision are installed in turn,
+CYCLES times (default 2); after each install every query of the chosen classes of the benchmark (default:
+all) runs twice on Citus and on one node, the two interleaved, and each result is compared with one
+node's. p50 and p95 per class are printed for one node and for both revisions. The newest revision's
+functions are installed again at the end. Same library, same cache, same cluster: the difference is the
+functions'. It changes the database's functions while it runs: use it on a benchmark's database only.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from stepsync_dev.bench import search as bench  # noqa: E402
+
+FROZEN = ROOT / "db" / "migrations" / "sql"
+SEARCH = "SELECT id, rank, complete FROM stepsync.search_steps(%(user)s, %(q)s, p_step_type => %(kind)s)"
+# The search's row types first (each file creates its type only when it is missing), then its functions.
+TYPES = ("search_row.sql", "search_request.sql", "search_walk.sql", "search_found.sql")
+
+
+def files_at(revision: str) -> list[Path]:
+    """The search's files of the distributed variant, each as the newest frozen copy at or before REVISION."""
+    newest: dict[str, Path] = {}
+    for path in sorted(FROZEN.glob("stepsync_*/citus/*.sql")):
+        rev = path.parent.parent.name
+        if rev <= revision and (path.name.startswith("_search") or path.name in ("search_steps.sql", *TYPES)):
+            newest[path.name] = path
+    types = [newest[n] for n in TYPES if n in newest]
+    return types + sorted(p for n, p in newest.items() if n not in TYPES)
+
+
+def install(conn: psycopg.Connection[Any], files: list[Path]) -> None:
+    for path in files:
+        conn.execute(path.read_text(encoding="utf-8"))
+
+
+def main() -> None:
+    citus_url, one_url = sys.argv[1], sys.argv[2]
+    cycles = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    base = sys.argv[4] if len(sys.argv) > 4 else "stepsync_0008"
+    newest = sorted(p.parent.parent.name for p in FROZEN.glob("stepsync_*/citus/search_steps.sql"))[-1]
+    revisions = {base: files_at(base), newest: files_at(newest)}
+    with psycopg.connect(one_url, autocommit=True, prepare_threshold=None) as one, \
+            psycopg.connect(citus_url, autocommit=True) as admin:
+        terms = bench.choose_terms(one, 8)
+        classes = sys.argv[5].split(",") if len(sys.argv) > 5 else [c for c, qs in terms.items() if qs]
+        users = bench.choose_users(one)
+        times: dict[tuple[str, str], list[float]] = {}
+        mismatches = 0
+        try:
+            for _ in range(cycles):
+                for rev, files in revisions.items():
+                    install(admin, files)
+                    with psycopg.connect(citus_url, autocommit=True, prepare_threshold=None) as ci:
+                        for cls in classes:
+                            for q, kind in terms[cls]:
+                                for user in users.values():
+                                    params = {"user": user, "q": q, "kind": kind}
+                                    expected = one.execute(SEARCH, params).fetchall()
+                                    if ci.execute(SEARCH, params).fetchall() != expected:
+                                        mismatches += 1
+                                        print(f"different rows: {rev}, {cls}, {q!r}")
+                                    for r in range(2):
+                                        for side, conn in ((rev, ci), ("one node", one))[:: 1 if r == 0 else -1]:
+                                            t0 = time.perf_counter()
+                                            conn.execute(SEARCH, params).fetchall()
+                                            times.setdefault((cls, side), []).append(
+                                                (time.perf_counter() - t0) * 1000)
+        finally:
+            install(admin, revisions[newest])
+    print(f"| class | one node p50 / p95 | {base} p50 / p95 | ratio p95 | {newest} p50 / p95 | ratio p95 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for cls in classes:
+        row = []
+        one_p95 = 0.0
+        for side in ("one node", base, newest):
+            xs = sorted(times[(cls, side)])
+            p50, p95 = statistics.median(xs), bench.percentile(xs, 95)
+            row.append(f"{p50:.1f} / {p95:.1f}")
+            if side == "one node":
+                one_p95 = p95
+            else:
+                row.append(f"{p95 / one_p95:.2f}")
+        print(f"| {cls} | " + " | ".join(row) + " |")
+    print(f"{mismatches} results differed from one node's")
+
+
+if __name__ == "__main__":
+    main()
