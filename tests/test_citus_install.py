@@ -318,10 +318,16 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")
 
 
+# The search's files of stepsync_0008, types first (its revision file and citus/ folder).
+STEPSYNC_0008_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "_prepared.sql",
+                        "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql", "_search_local.sql",
+                        "_search_rows.sql", "_search_ranked.sql", "search_steps.sql")
+
+
 def test_an_install_of_stepsync_0008_is_upgraded_in_place(citus_db):
-    """A coordinator that runs stepsync_0008's distributed variant (a search went to the workers twice: the
-    walk, then the rows): `stepsync install` upgrades it to stepsync_0009 (one round), the old signatures go,
-    search gives the same rows, and doctor finds nothing."""
+    """A coordinator that runs stepsync_0008 (its search files: the walk shared with one node, a search going
+    to the workers twice, the walk then the rows): `stepsync install` upgrades it to stepsync_0009 (one round),
+    the old signatures go, search gives the same rows, and doctor finds nothing."""
     from stepsync import history
 
     with psycopg.connect(citus_db, autocommit=True) as conn:
@@ -329,14 +335,22 @@ def test_an_install_of_stepsync_0008_is_upgraded_in_place(citus_db):
             conn.execute(statement)
     assert run(citus_db, "install").returncode == 0
     assert publish_one(citus_db) == PUBLISHED
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        expected = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
     with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0008 installed
-        conn.execute("DROP TYPE stepsync.search_found CASCADE")   # and with it the new _search_gather
-        conn.execute("DROP FUNCTION stepsync._search_local(uuid, stepsync.search_request, integer)")
-        for name in ("_search_local.sql", "_search_gather.sql", "_search_ranked.sql", "search_steps.sql"):
-            conn.execute((FROZEN_DIR / "stepsync_0008" / "citus" / name).read_text(encoding="utf-8"))
+        conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
+        conn.execute("DROP TYPE stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
+                     " stepsync.search_request CASCADE")   # and with them the search's functions
+        conn.execute("DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer)")
+        # Each file as a coordinator had it at stepsync_0008: its distributed variant, else its one-node copy.
+        for name in STEPSYNC_0008_SEARCH:
+            variant = FROZEN_DIR / "stepsync_0008" / "citus" / name
+            conn.execute((variant if variant.is_file() else FROZEN_DIR / "stepsync_0008" / name).read_text(
+                encoding="utf-8"))
         conn.execute("UPDATE public.stepsync_version SET version_num = 'stepsync_0008'")
         conn.execute(history.schema_comment_sql("stepsync_0008"))
         before = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
+    assert before == expected
     assert [r[0] for r in before] == ["s1", "s2"]
     upgraded = run(citus_db, "install")
     assert (upgraded.returncode, upgraded.stdout.strip()) == (

@@ -2,15 +2,16 @@
 
     python tools/citus_search_ab.py CITUS_URL ONE_NODE_URL [CYCLES] [BASE] [CLASS,CLASS...]
 
-CITUS_URL is a coordinator's database and ONE_NODE_URL a one-node database holding the same library, as
-the Citus benchmark builds them (stepsync_dev.bench.citus: build_search). The search functions of the
-distributed variant (db/migrations/sql/<revision>/citus/: _search*.sql, search_steps.sql and the search's
-row types) as frozen at BASE (default stepsync_0008) and at the newest revision are installed in turn,
-CYCLES times (default 2); after each install every query of the chosen classes of the benchmark (default:
-all) runs twice on Citus and on one node, the two interleaved, and each result is compared with one
-node's. p50 and p95 per class are printed for one node and for both revisions. The newest revision's
-functions are installed again at the end. Same library, same cache, same cluster: the difference is the
-functions'. It changes the database's functions while it runs: use it on a benchmark's database only.
+CITUS_URL is a coordinator's database and ONE_NODE_URL a one-node database holding the same library,
+as the Citus benchmark builds them (stepsync_dev.bench.citus: build_search). The search's files
+(_search*.sql, _prepared.sql, search_steps.sql and the search's row types) as a coordinator had them
+at BASE (default stepsync_0008) and at the newest revision (the distributed variant's frozen copy,
+else the one-node one) are installed in turn, CYCLES times (default 2); after each install every
+query of the chosen classes of the benchmark (default: all) runs twice on Citus and on one node, the
+two interleaved, and each result is compared with one node's. p50 and p95 per class are printed for
+one node and for both revisions. The newest revision's files are installed again at the end. Same
+library, same cache, same cluster: the difference is the functions'. It changes the database's
+functions while it runs: use it on a benchmark's database only.
 """
 
 from __future__ import annotations
@@ -27,20 +28,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from stepsync_dev.bench import search as bench  # noqa: E402
+from stepsync_dev.bench.citus import SEARCH_SQL as SEARCH  # noqa: E402
 
 FROZEN = ROOT / "db" / "migrations" / "sql"
-SEARCH = "SELECT id, rank, complete FROM stepsync.search_steps(%(user)s, %(q)s, p_step_type => %(kind)s)"
 # The search's row types first (each file creates its type only when it is missing), then its functions.
 TYPES = ("search_row.sql", "search_request.sql", "search_walk.sql", "search_found.sql")
 
 
 def files_at(revision: str) -> list[Path]:
-    """The search's files of the distributed variant, each as the newest frozen copy at or before REVISION."""
-    newest: dict[str, Path] = {}
-    for path in sorted(FROZEN.glob("stepsync_*/citus/*.sql")):
-        rev = path.parent.parent.name
-        if rev <= revision and (path.name.startswith("_search") or path.name in ("search_steps.sql", *TYPES)):
-            newest[path.name] = path
+    """The search's files as a coordinator had them at REVISION: for each, the newest frozen copy at or before
+    REVISION of its distributed variant, else of the one-node file (as stepsync.citus.frozen_file chooses)."""
+    def search(name: str) -> bool:
+        return name.startswith("_search") or name in ("_prepared.sql", "search_steps.sql", *TYPES)
+
+    variants: dict[str, Path] = {}
+    one_node: dict[str, Path] = {}
+    for path in sorted(FROZEN.glob("stepsync_*/**/*.sql")):
+        citus = path.parent.name == "citus"
+        rev = (path.parent.parent if citus else path.parent).name
+        if rev <= revision and search(path.name):
+            (variants if citus else one_node)[path.name] = path
+    newest = {**one_node, **variants}
     types = [newest[n] for n in TYPES if n in newest]
     return types + sorted(p for n, p in newest.items() if n not in TYPES)
 
