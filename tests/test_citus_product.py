@@ -1459,6 +1459,37 @@ def test_a_search_asks_each_worker_once(cdb, client):
         assert cdb.rows(sql, (user, query)) == expected[query]
 
 
+def test_rows_a_worker_did_not_read_with_its_walk_are_read_after_it(cdb):
+    """docs/contract.md §11.4: a worker reads with its walk the rows of its best matches, as many as its
+    share of the limit and two standard deviations more (15 of 20 with two workers); when one worker holds
+    more of the final rows (here all 25 matches are one flow's, on one worker), search_steps reads the
+    rest after the walk, with the caller's rights (one more command a worker): the same rows, in order."""
+    build_search_library(cdb.conn)
+    flow_key = uuid.UUID("e0000000-0000-4000-8000-000000000001")
+    cdb.conn.execute("INSERT INTO step_library (id, tree_key, title, step_type, content, visibility, usage_count)"
+                     " SELECT md5('zebra' || i)::uuid, %s, 'Feed the zebra ' || i, 'action',"
+                     " jsonb_build_object('instructions', 'zebra crossing ' || i), 'public', 1000 + i"
+                     " FROM generate_series(1, 25) AS i", (flow_key,))
+    expected = cdb.rows("SELECT id, title, content, usage_count FROM step_library WHERE title LIKE 'Feed the zebra %%'"
+                        " ORDER BY usage_count DESC LIMIT 20")
+    assert [r[3] for r in expected] == list(range(1025, 1005, -1))
+    read = cdb.rows("SELECT (r.found).id IS NOT NULL, count(*) FROM stepsync._search_ranked(%s, 'zebra', NULL, NULL,"
+                    " NULL, 20) AS r GROUP BY 1 ORDER BY 1", (AUTHOR,))
+    assert read == [(False, 5), (True, 15)]   # the worker read its best 15 with the walk
+    sql = "SELECT id, title, content, usage_count FROM stepsync.search_steps(%s, 'zebra')"
+    commands = remote_commands(cdb.conn, sql, (AUTHOR,))
+    walks = [c for c in commands if "stepsync._search_local(" in c]
+    reads = [c for c in commands if "stepsync._search_rows(" in c]
+    assert (len(walks), len(reads)) == (2, 2), commands
+    assert cdb.rows(sql, (AUTHOR,)) == expected
+    # A limit of 4: each worker reads 2 and 2 more (two standard deviations), so no read after the walk.
+    commands = remote_commands(cdb.conn, "SELECT id FROM stepsync.search_steps(%s, 'zebra', p_limit => 4)",
+                               (AUTHOR,))
+    assert [c for c in commands if "stepsync._search_rows(" in c] == [], commands
+    assert cdb.rows("SELECT id FROM stepsync.search_steps(%s, 'zebra', p_limit => 4)", (AUTHOR,)) == [
+        (r[0],) for r in expected[:4]]
+
+
 def test_search_by_a_role_that_may_not_read_the_flows_names_is_refused_as_on_one_node(cdb, db):
     """The rows of a search are read with the caller's rights (docs/contract.md §6.8): a role that may read
     step_library but not trees (the flow's name) is refused, 42501, on Citus as on one node; the workers never

@@ -5,13 +5,14 @@
 CITUS_URL is a coordinator's database and ONE_NODE_URL a one-node database holding the same library,
 as the Citus benchmark builds them (stepsync_dev.bench.citus: build_search). The search's files
 (_search*.sql, _prepared.sql, search_steps.sql and the search's row types) as a coordinator had them
-at BASE (default stepsync_0008) and at the newest revision (the distributed variant's frozen copy,
-else the one-node one) are installed in turn, CYCLES times (default 2); after each install every
-query of the chosen classes of the benchmark (default: all) runs twice on Citus and on one node, the
-two interleaved, and each result is compared with one node's. p50 and p95 per class are printed for
-one node and for both revisions. The newest revision's files are installed again at the end. Same
-library, same cache, same cluster: the difference is the functions'. It changes the database's
-functions while it runs: use it on a benchmark's database only.
+at BASE (default stepsync_0008) and at the newest revision with a distributed variant (the variant's
+frozen copy, else the one-node one) are installed in turn, CYCLES times (default 2); after each install
+every query of the chosen classes of the benchmark (default: all) runs twice on Citus and on one node,
+the two interleaved, and each result is compared with one node's. Every client connection is without
+SSL, as the benchmark's (Citus turns SSL on on its nodes; a one-node server may have it off). p50 and
+p95 per class are printed for one node and for both revisions. The newest revision's files are
+installed again at the end. Same library, same cache, same cluster: the difference is the
+functions'. It changes the database's functions while it runs: use it on a benchmark's database only.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from stepsync_dev.bench import search as bench  # noqa: E402
 from stepsync_dev.bench.citus import SEARCH_SQL as SEARCH  # noqa: E402
+from stepsync_dev.bench.citus import connect  # noqa: E402
 
 FROZEN = ROOT / "db" / "migrations" / "sql"
 # The search's row types first (each file creates its type only when it is missing), then its functions.
@@ -62,10 +64,9 @@ def main() -> None:
     citus_url, one_url = sys.argv[1], sys.argv[2]
     cycles = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     base = sys.argv[4] if len(sys.argv) > 4 else "stepsync_0008"
-    newest = sorted(p.parent.parent.name for p in FROZEN.glob("stepsync_*/citus/search_steps.sql"))[-1]
+    newest = sorted(p.name for p in FROZEN.glob("stepsync_*") if (p / "citus").is_dir())[-1]
     revisions = {base: files_at(base), newest: files_at(newest)}
-    with psycopg.connect(one_url, autocommit=True, prepare_threshold=None) as one, \
-            psycopg.connect(citus_url, autocommit=True) as admin:
+    with connect(one_url, prepare_threshold=None) as one, connect(citus_url) as admin:
         terms = bench.choose_terms(one, 8)
         classes = sys.argv[5].split(",") if len(sys.argv) > 5 else [c for c, qs in terms.items() if qs]
         users = bench.choose_users(one)
@@ -75,7 +76,7 @@ def main() -> None:
             for _ in range(cycles):
                 for rev, files in revisions.items():
                     install(admin, files)
-                    with psycopg.connect(citus_url, autocommit=True, prepare_threshold=None) as ci:
+                    with connect(citus_url, prepare_threshold=None) as ci:
                         for cls in classes:
                             for q, kind in terms[cls]:
                                 for user in users.values():

@@ -93,7 +93,7 @@ def install_statements() -> list[str]:
     text the client sent, and a text of several statements fails there (42601). Order: the schema,
     the columns and keys, the row types, stepsync's own tables, the view (the
     functions return its row type), the functions, the grants, the search's anchors (their keys are a
-    function's), the triggers, the schema's comment.
+    function's) and its kept statistics, the triggers, the schema's comment.
     """
     from stepsync.frozen import comments_of, transaction_sql, unless_exists
 
@@ -107,7 +107,7 @@ def install_statements() -> list[str]:
                for n in _objects("views")),   # a view is created once (CREATE VIEW: see its file), commented anew
              *(_read(n) for n in (*_objects("functions"), *citus_only_functions())),
              _read("grants.sql"),
-             _read("search_anchors_fill.sql"),
+             _read("search_anchors_fill.sql"), _read("search_statistics_keep.sql"),
              *(_read(n) for n in _objects("triggers")),
              _read("delegate.sql"),
              f"INSERT INTO stepsync.backfill_progress (revision) VALUES ('{head}') ON CONFLICT (singleton) DO NOTHING;",

@@ -10,8 +10,9 @@ AS $function$
 -- Citus they are on the shards, out of the coordinator's reach. This takes a sample of about
 -- p_sample_rows rows of public.step_library from every shard (each row with the same chance, as ANALYZE
 -- does), stores their search vectors in stepsync.search_sample, ANALYZEs it, and records the library's
--- row count. Run by `stepsync install`; run it again after large loads, or from a scheduler (pg_cron,
--- say) as often as the library's words change: stale figures make searches slower, never different.
+-- row count and the sample's statistics (stepsync._search_statistics_keep). Run by `stepsync install`;
+-- run it again after large loads, or from a scheduler (pg_cron, say) as often as the library's words
+-- change: stale figures make searches slower, never different.
 -- It also puts back any missing row of stepsync.search_anchors (stepsync._search_anchors_fill).
 -- As the owner (SECURITY DEFINER), who owns the sample; not granted to PUBLIC: a refresh reads every
 -- shard. Returns the rows sampled.
@@ -34,6 +35,7 @@ BEGIN
     VALUES (v_rows, v_sampled)
     ON CONFLICT (singleton) DO UPDATE
        SET library_rows = EXCLUDED.library_rows, sampled_rows = EXCLUDED.sampled_rows, refreshed_at = pg_catalog.now();
+    PERFORM stepsync._search_statistics_keep();   -- the sample's statistics, where a search reads them
     RETURN v_sampled;
 END;
 $function$;
