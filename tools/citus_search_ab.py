@@ -56,6 +56,14 @@ def files_at(revision: str) -> list[Path]:
 
 
 def install(conn: psycopg.Connection[Any], files: list[Path]) -> None:
+    """FILES on the coordinator, after dropping the search's functions: a revision's file replaces a function
+    with CREATE OR REPLACE, which cannot change its result type (another revision's may differ)."""
+    dropped = conn.execute("SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc AS p"
+                           " WHERE p.pronamespace = 'stepsync'::regnamespace"
+                           " AND (p.proname LIKE '\\_search%' OR p.proname IN ('_prepared', 'search_steps'))"
+                           ).fetchone()
+    if dropped and dropped[0]:
+        conn.execute(f"DROP FUNCTION {dropped[0]}")
     for path in files:
         conn.execute(path.read_text(encoding="utf-8"))
 

@@ -1,9 +1,11 @@
 -- stepsync._search_local (Citus only): the explanation is the comment at the top of its body (\sf shows it).
--- Since stepsync_0009 it takes p_rows and returns rows (its walk, then the rows it read): the old signature
--- goes.
+-- Since stepsync_0009 it takes p_rows and returns rows (its walk, then the rows it read); since stepsync_0010
+-- each row it read as its id and its text: a function's result type can only be dropped, so the file drops
+-- it first (and the signature before stepsync_0009).
 DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request);
+DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request, integer);
 CREATE OR REPLACE FUNCTION stepsync._search_local(p_anchor uuid, p_request stepsync.search_request, p_rows integer)
-RETURNS TABLE (walk stepsync.search_walk, found stepsync.search_row)
+RETURNS TABLE (walk stepsync.search_walk, found_id uuid, found_row text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 -- the walk's statements as prepared statements of Citus's connection, planned once (stepsync._search_fetch);
@@ -20,13 +22,14 @@ AS $function$
 -- session (Citus keeps its connections to the workers) with generic plans: over sixteen shards, planning
 -- is most of a statement's cost. Not granted to PUBLIC.
 --
--- Its first row is what the walk found (walk; found null). With p_rows (stepsync._search_ranked passes
+-- Its first row is what the walk found (walk; the others null). With p_rows (stepsync._search_ranked passes
 -- its limit when the rows may be read as its owner reads them), it also reads, in the same command, the
 -- rows of its best p_rows matches in the search's order (tier, usage_count, rating, id) among those the
 -- merge keeps whatever the other workers found: all of them when it has every match, else those of the
--- classes up to where it stopped (done); one more row each (found; walk null). Rows, not one value
--- holding them: a value of row types within arrays within row types travels as text with its quotes
--- doubled at every level (measured: 2 ms more a rare word). The search's rows come from there whenever
+-- classes up to where it stopped (done); one more row each (found_id, and found_row: the text of its
+-- stepsync.search_row; walk null). Rows, not one value holding them: a value of row types within arrays
+-- within row types travels as text with its quotes doubled at every level (measured: 2 ms more a rare
+-- word); and each row as text, which the coordinator keeps as it comes (stepsync._search_gather says why). The search's rows come from there whenever
 -- they are all among them (always when every match is at hand, as for a rare word); search_steps reads
 -- any other with the caller's rights.
 #variable_conflict use_column
@@ -47,12 +50,12 @@ BEGIN
      WHERE s.logicalrelid = 'public.step_library'::pg_catalog.regclass;
     IF v_shards IS NULL THEN
         RETURN QUERY SELECT ROW('{}', '{}', '{}', '{}', '{}', '{}', 76, true, true)::stepsync.search_walk,
-                            NULL::stepsync.search_row;
+                            NULL::uuid, NULL::text;
         RETURN;
     END IF;
     w := stepsync._search_walk(v_shards, pg_catalog.jsonb_populate_record(p_request, pg_catalog.jsonb_build_object(
              'reltuples', p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all)), true);
-    RETURN QUERY SELECT w, NULL::stepsync.search_row;
+    RETURN QUERY SELECT w, NULL::uuid, NULL::text;
     IF COALESCE(p_rows, 0) > 0 THEN
         SELECT pg_catalog.array_agg(b.id), pg_catalog.array_agg(b.tree_key)
           INTO v_ids, v_keys
@@ -64,7 +67,7 @@ BEGIN
                  ORDER BY u.tier DESC, u.usage_count DESC, u.rating DESC NULLS LAST, u.id
                  LIMIT p_rows) AS b;
         IF v_ids IS NOT NULL THEN
-            RETURN QUERY SELECT NULL::stepsync.search_walk, r
+            RETURN QUERY SELECT NULL::stepsync.search_walk, r.id, r::text
                            FROM pg_catalog.unnest(stepsync._search_rows(p_anchor, v_keys, v_ids)) AS r;
         END IF;
     END IF;

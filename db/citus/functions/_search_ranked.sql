@@ -78,10 +78,11 @@ DECLARE
     v_anchors uuid[];               -- one key of stepsync.search_anchors a worker
     v_read integer;                 -- the workers read the rows of their best v_read matches (null: none)
     v_workers integer;              -- the nodes that hold shards of the library
-    f stepsync.search_found;        -- what the walk found, and the rows read with it
     w stepsync.search_walk;         -- the walk's matches
-    t stepsync.search_found;        -- the title rule's matches
-    v_rows stepsync.search_row[];
+    t stepsync.search_walk;         -- the title rule's matches
+    v_found_ids uuid[];             -- the rows the workers read with the walk: their ids,
+    v_found text[];                 -- and each row's text (a stepsync.search_row's)
+    v_gathered record;              -- what stepsync._search_gather returns
     v_ids uuid[];
     v_keys uuid[];                  -- each match's tree_key, on Citus (stepsync.search_steps reads the rows by it)
     v_tiers integer[];
@@ -178,9 +179,11 @@ BEGIN
                                                  + 2 * pg_catalog.sqrt(v_limit::numeric / v_workers
                                                                        * (1 - 1.0 / v_workers))));
     END IF;
-    f := stepsync._search_gather(v_request, v_anchors, v_read);
-    w := f.walk;
-    v_rows := f.rows;
+    SELECT g.walk, g.found_ids, g.found_rows INTO v_gathered
+      FROM stepsync._search_gather(v_request, v_anchors, v_read) AS g;
+    w := v_gathered.walk;
+    v_found_ids := v_gathered.found_ids;
+    v_found := v_gathered.found_rows;
     v_ids := w.ids;
     v_keys := w.tree_keys;
     v_tiers := w.tiers;
@@ -219,23 +222,28 @@ BEGIN
         -- excluded term, or only excluded terms.
         v_titles := v_title_skeleton IS NOT NULL;
         IF v_titles AND NOT w.all_matches THEN
-            t := stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request, pg_catalog.jsonb_build_object(
-                     'title_query', v_title_skeleton, 'title_after', w.done, 'title_sampled', w.sampled)),
-                     v_anchors, v_read);
-            v_ids := v_ids || (t.walk).ids;
-            v_keys := v_keys || (t.walk).tree_keys;
-            v_tiers := v_tiers || (t.walk).tiers;
-            v_usage := v_usage || (t.walk).usage_counts;
-            v_ratings := v_ratings || (t.walk).ratings;
-            v_classes := v_classes || (t.walk).classes;
-            v_rows := v_rows || t.rows;
+            SELECT g.walk, g.found_ids, g.found_rows INTO v_gathered
+              FROM stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request, pg_catalog.jsonb_build_object(
+                       'title_query', v_title_skeleton, 'title_after', w.done, 'title_sampled', w.sampled)),
+                       v_anchors, v_read) AS g;
+            t := v_gathered.walk;
+            v_ids := v_ids || t.ids;
+            v_keys := v_keys || t.tree_keys;
+            v_tiers := v_tiers || t.tiers;
+            v_usage := v_usage || t.usage_counts;
+            v_ratings := v_ratings || t.ratings;
+            v_classes := v_classes || t.classes;
+            v_found_ids := v_found_ids || v_gathered.found_ids;
+            v_found := v_found || v_gathered.found_rows;
         END IF;
     END IF;
 
     PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
     RETURN QUERY
     SELECT c.id, c.tier, c.usage_count, c.rating, v_complete, c.tree_key,
-           (SELECT r FROM pg_catalog.unnest(v_rows) AS r WHERE r.id = c.id LIMIT 1)
+           (SELECT r.found::stepsync.search_row
+              FROM ROWS FROM (pg_catalog.unnest(v_found_ids), pg_catalog.unnest(v_found)) AS r (id, found)
+             WHERE r.id = c.id LIMIT 1)
       FROM (SELECT DISTINCT ON (u.tier, u.usage_count, u.rating, u.id) u.id, u.tier, u.usage_count, u.rating,
                    u.tree_key
               FROM ROWS FROM (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_tiers), pg_catalog.unnest(v_usage),
