@@ -33,7 +33,7 @@ from psycopg.rows import dict_row
 from flows import Flows, content, step
 from stepsync import distribute
 from stepsync.database import StepsyncError
-from test_citus_install import LAID_OUT  # the tables as docs/contract.md §11.1 lays them out
+from test_citus_install import HEAD, LAID_OUT  # the newest revision; the tables as docs/contract.md §11.1 lays them out
 
 DSN_ENV = "STEPSYNC_CITUS_DSN"
 DSN = os.environ.get(DSN_ENV)
@@ -221,7 +221,7 @@ def test_distribute_lays_out_a_single_node_install_and_keeps_every_row(fresh_db)
 
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
-    assert result.stdout.startswith("removed the single-node stepsync (stepsync_0009), keeping its columns and"
+    assert result.stdout.startswith(f"removed the single-node stepsync ({HEAD}), keeping its columns and"
                                     " rows; laid out the tables as docs/contract.md §11.1 (")
     assert "kept 2 accounts, 2 users, 1 flows and 6 library rows, checked by count and checksum" in result.stdout
     assert "installed stepsync revision" in result.stdout

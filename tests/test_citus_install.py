@@ -24,6 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from stepsync import history
+
+HEAD = history.head_revision()   # the newest revision, which an install brings
+
 DSN_ENV = "STEPSYNC_CITUS_DSN"
 DSN = os.environ.get(DSN_ENV)
 
@@ -157,10 +161,10 @@ def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_d
             conn.execute(statement)
     result = run(citus_db, "install")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ("installed stepsync revision stepsync_0009 (the distributed variant, on Citus);"
+    assert result.stdout.strip() == (f"installed stepsync revision {HEAD} (the distributed variant, on Citus);"
                                      " backfill: 0 flows in step, 0 library rows written or retired, 0 skipped")
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0009",)]
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [(HEAD,)]
         assert conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
                             " WHERE conname = 'step_library_source_key'").fetchall() == [
             ("UNIQUE (tree_key, source_node_id)",)]
@@ -169,7 +173,7 @@ def test_install_on_the_laid_out_tables_installs_the_distributed_variant(citus_d
     assert publish_one(citus_db) == PUBLISHED
     again = run(citus_db, "install")
     assert (again.returncode, again.stdout.strip()) == (
-        0, "stepsync is up to date (revision stepsync_0009, distributed on Citus); nothing to do")
+        0, f"stepsync is up to date (revision {HEAD}, distributed on Citus); nothing to do")
     doctor = run(citus_db, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")
@@ -220,7 +224,7 @@ def test_the_sql_script_installs_the_distributed_variant_on_laid_out_tables(citu
     status = run(citus_db, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert '"distributed_variant": true' in status.stdout
-    assert '"revision": "stepsync_0009"' in status.stdout
+    assert f'"revision": "{HEAD}"' in status.stdout
 
 
 def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
@@ -240,7 +244,7 @@ def test_a_non_superuser_owner_installs_and_runs_it(citus_db):
                 conn.execute(statement)
         installed = run(owner_url, "install")
         assert installed.returncode == 0, installed.stderr
-        assert installed.stdout.startswith("installed stepsync revision stepsync_0009 (the distributed variant")
+        assert installed.stdout.startswith(f"installed stepsync revision {HEAD} (the distributed variant")
         assert publish_one(owner_url) == PUBLISHED
         resynced = run(owner_url, "resync", "--all")
         assert (resynced.returncode, resynced.stdout.strip()) == (0, "resynced 1 flows: 0 library rows written or"
@@ -282,7 +286,7 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0007 installed
         conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
         conn.execute("DROP TABLE stepsync.search_anchors")
-        conn.execute("DROP TYPE stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
+        conn.execute("DROP TYPE IF EXISTS stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
                      " stepsync.search_request CASCADE")
         conn.execute("DROP FUNCTION stepsync._search_anchors(), stepsync._search_anchor(integer),"
                      " stepsync._prepared(text, text), stepsync._search_anchors_fill()")
@@ -297,10 +301,10 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     assert [r[0] for r in before] == ["s1", "s2"]
     upgraded = run(citus_db, "install")
     assert (upgraded.returncode, upgraded.stdout.strip()) == (
-        0, "upgraded stepsync from stepsync_0007 to stepsync_0009 (the distributed variant, on Citus);"
+        0, f"upgraded stepsync from stepsync_0007 to {HEAD} (the distributed variant, on Citus);"
            " backfill: 1 flows in step, 0 library rows written or retired, 0 skipped")
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0009",)]
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [(HEAD,)]
         assert conn.execute("SELECT count(*) FROM stepsync.search_anchors").fetchone() == (4096,)
         assert conn.execute(SEARCH_ONE_OR_TWO).fetchall() == before
         ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
@@ -319,15 +323,40 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
 
 
 # The search's files of stepsync_0008, types first (its revision file and citus/ folder).
+# The search's files as a coordinator had them at each revision, in the order they install.
 STEPSYNC_0008_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "_prepared.sql",
                         "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql", "_search_local.sql",
                         "_search_rows.sql", "_search_ranked.sql", "search_steps.sql")
+# stepsync_0009: the rows read with the walk (search_found); the statistics read from pg_stats.
+STEPSYNC_0009_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "search_found.sql",
+                        "_prepared.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql",
+                        "_search_local.sql", "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
+                        "refresh_search_statistics.sql", "search_steps.sql")
+# What the newest revision has and these had not (dropped before their files go back).
+NEWER_SEARCH = ("DROP FUNCTION IF EXISTS stepsync._search_statistics_keep()",
+                "ALTER TABLE stepsync.search_sample_size DROP COLUMN IF EXISTS most_common_elems,"
+                " DROP COLUMN IF EXISTS most_common_elem_freqs")
 
 
-def test_an_install_of_stepsync_0008_is_upgraded_in_place(citus_db):
+def frozen_as_a_coordinator_had_it(revision: str, name: str) -> Path:
+    """NAME as a coordinator had it at REVISION: the newest frozen copy at or before it of its distributed
+    variant, else of its one-node copy."""
+    for kind in ("citus/", ""):
+        copies = sorted(p for p in FROZEN_DIR.glob(f"stepsync_*/{kind}{name}")
+                        if (p.parent.parent if kind else p.parent).name <= revision)
+        if copies:
+            return copies[-1]
+    raise FileNotFoundError(f"{name} at {revision}")
+
+
+@pytest.mark.parametrize("revision, files", [("stepsync_0008", STEPSYNC_0008_SEARCH),
+                                             ("stepsync_0009", STEPSYNC_0009_SEARCH)])
+def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citus_db, revision, files):
     """A coordinator that runs stepsync_0008 (its search files: the walk shared with one node, a search going
-    to the workers twice, the walk then the rows): `stepsync install` upgrades it to stepsync_0009 (one round),
-    the old signatures go, search gives the same rows, and doctor finds nothing."""
+    to the workers twice, the walk then the rows) or stepsync_0009 (one round, the rows as row values, the
+    statistics from pg_stats): `stepsync install` upgrades it to the newest revision, the old signatures
+    go, search gives the same rows, the sample's statistics are kept where a search reads them, and doctor
+    finds nothing."""
     from stepsync import history
 
     with psycopg.connect(citus_db, autocommit=True) as conn:
@@ -337,37 +366,50 @@ def test_an_install_of_stepsync_0008_is_upgraded_in_place(citus_db):
     assert publish_one(citus_db) == PUBLISHED
     with psycopg.connect(citus_db, autocommit=True) as conn:
         expected = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
-    with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0008 installed
+        kept = conn.execute("SELECT most_common_elems, most_common_elem_freqs FROM stepsync.search_sample_size"
+                            ).fetchone()
+        assert kept == conn.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats WHERE schemaname ="
+            " 'stepsync' AND tablename = 'search_sample' AND attname = 'search_vector'").fetchone()
+        assert "two" in kept[0]
+    with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what the revision installed
         conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
-        conn.execute("DROP TYPE stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
+        conn.execute("DROP TYPE IF EXISTS stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
                      " stepsync.search_request CASCADE")   # and with them the search's functions
         conn.execute("DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer)")
-        # Each file as a coordinator had it at stepsync_0008: its distributed variant, else its one-node copy.
-        for name in STEPSYNC_0008_SEARCH:
-            variant = FROZEN_DIR / "stepsync_0008" / "citus" / name
-            conn.execute((variant if variant.is_file() else FROZEN_DIR / "stepsync_0008" / name).read_text(
-                encoding="utf-8"))
-        conn.execute("UPDATE public.stepsync_version SET version_num = 'stepsync_0008'")
-        conn.execute(history.schema_comment_sql("stepsync_0008"))
+        conn.execute("DROP FUNCTION IF EXISTS stepsync._search_gather(stepsync.search_request, uuid[], integer)")
+        for statement in NEWER_SEARCH:
+            conn.execute(statement)
+        for name in files:
+            conn.execute(frozen_as_a_coordinator_had_it(revision, name).read_text(encoding="utf-8"))
+        conn.execute("UPDATE public.stepsync_version SET version_num = %s", (revision,))
+        conn.execute(history.schema_comment_sql(revision))
         before = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
     assert before == expected
     assert [r[0] for r in before] == ["s1", "s2"]
+    head = history.head_revision()
     upgraded = run(citus_db, "install")
     assert (upgraded.returncode, upgraded.stdout.strip()) == (
-        0, "upgraded stepsync from stepsync_0008 to stepsync_0009 (the distributed variant, on Citus);"
+        0, f"upgraded stepsync from {revision} to {head} (the distributed variant, on Citus);"
            " backfill: 1 flows in step, 0 library rows written or retired, 0 skipped")
     with psycopg.connect(citus_db, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [("stepsync_0009",)]
+        assert conn.execute("SELECT version_num FROM public.stepsync_version").fetchall() == [(head,)]
         assert conn.execute(SEARCH_ONE_OR_TWO).fetchall() == before
+        assert conn.execute("SELECT most_common_elems, most_common_elem_freqs FROM stepsync.search_sample_size"
+                            ).fetchone() == kept
         ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
     for url in (citus_db, *(url_for(urlsplit(citus_db).path.lstrip("/"), port=port) for port in ports)):
-        with psycopg.connect(url) as node:   # on every node: the new signatures, and not the old
+        with psycopg.connect(url) as node:   # on every node: the new signatures and results, and not the old
             assert node.execute(
                 "SELECT to_regprocedure('stepsync._search_local(uuid, stepsync.search_request, integer)') IS NOT NULL,"
                 " to_regprocedure('stepsync._search_gather(stepsync.search_request, uuid[], integer)') IS NOT NULL,"
                 " to_regprocedure('stepsync._search_local(uuid, stepsync.search_request)') IS NULL,"
-                " to_regprocedure('stepsync._search_gather(stepsync.search_request)') IS NULL").fetchone() == (
-                    True, True, True, True)
+                " to_regprocedure('stepsync._search_gather(stepsync.search_request)') IS NULL,"
+                " to_regtype('stepsync.search_found') IS NULL").fetchone() == (True, True, True, True, True)
+            assert node.execute(
+                "SELECT pg_get_function_result('stepsync._search_local(uuid, stepsync.search_request, integer)'"
+                "::regprocedure)").fetchone() == (
+                    "TABLE(walk stepsync.search_walk, found_id uuid, found_row text)",)
     doctor = run(citus_db, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert doctor.stdout.strip().splitlines()[-1].startswith("no findings")

@@ -239,11 +239,10 @@ BEGIN
     END IF;
 
     PERFORM pg_catalog.set_config('stepsync.sync_writing', COALESCE(v_was_writing, ''), true);
+    -- The matches returned, each with its row when a worker read it (its text turned back into a row here,
+    -- for the rows returned only; one pass over the rows read, not one a match).
     RETURN QUERY
-    SELECT c.id, c.tier, c.usage_count, c.rating, v_complete, c.tree_key,
-           (SELECT r.found::stepsync.search_row
-              FROM ROWS FROM (pg_catalog.unnest(v_found_ids), pg_catalog.unnest(v_found)) AS r (id, found)
-             WHERE r.id = c.id LIMIT 1)
+    SELECT c.id, c.tier, c.usage_count, c.rating, v_complete, c.tree_key, r.found::stepsync.search_row
       FROM (SELECT DISTINCT ON (u.tier, u.usage_count, u.rating, u.id) u.id, u.tier, u.usage_count, u.rating,
                    u.tree_key
               FROM ROWS FROM (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_tiers), pg_catalog.unnest(v_usage),
@@ -252,6 +251,9 @@ BEGIN
              WHERE v_cut IS NULL OR u.class <= v_cut OR (v_titles AND u.tier = 4)
              ORDER BY u.tier DESC, u.usage_count DESC, u.rating DESC NULLS LAST, u.id
              LIMIT p_limit) AS c
+      LEFT JOIN (SELECT DISTINCT ON (x.id) x.id, x.found
+                   FROM ROWS FROM (pg_catalog.unnest(v_found_ids), pg_catalog.unnest(v_found)) AS x (id, found)
+                  ORDER BY x.id) AS r ON r.id = c.id
      ORDER BY c.tier DESC, c.usage_count DESC, c.rating DESC NULLS LAST, c.id;
 END;
 $function$;

@@ -16,7 +16,10 @@ AS $function$
 --
 -- With the caller's rights: the shards have the tables' grants and row-level security policies, so it
 -- returns what a query of the tables would. One statement over all of the node's shards, prepared once
--- in the session (stepsync._prepared): each shard answers from its primary key.
+-- in the session (stepsync._prepared), with the pairs as its two parameters: each shard answers from its
+-- primary key, for the pairs whose key hashes into its range (pg_catalog.worker_hash: as Citus places
+-- rows). Since stepsync_0010; before, a statement with two parameters a shard, each shard's pairs
+-- sorted out here at every call.
 -- Its statements are built from shard names and %L-quoted values only, so plpgsql_check's check of
 -- EXECUTE's text is off here:
 -- @plpgsql_check_options: security_warnings = false
