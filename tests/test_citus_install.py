@@ -286,7 +286,8 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
     with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what stepsync_0007 installed
         conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
         conn.execute("DROP TABLE stepsync.search_anchors")
-        conn.execute("DROP TYPE IF EXISTS stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
+        conn.execute("DROP TYPE IF EXISTS stepsync.search_found, stepsync.search_gathered, stepsync.search_row,"
+                     " stepsync.search_walk,"
                      " stepsync.search_request CASCADE")
         conn.execute("DROP FUNCTION stepsync._search_anchors(), stepsync._search_anchor(integer),"
                      " stepsync._prepared(text, text), stepsync._search_anchors_fill()")
@@ -326,7 +327,8 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
 # The search's files as a coordinator had them at each revision, in the order they install.
 STEPSYNC_0008_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "_prepared.sql",
                         "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql", "_search_local.sql",
-                        "_search_rows.sql", "_search_ranked.sql", "search_steps.sql")
+                        "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
+                        "refresh_search_statistics.sql", "search_steps.sql")
 # stepsync_0009: the rows read with the walk (search_found); the statistics read from pg_stats.
 STEPSYNC_0009_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "search_found.sql",
                         "_prepared.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql",
@@ -366,6 +368,12 @@ def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citu
     assert publish_one(citus_db) == PUBLISHED
     with psycopg.connect(citus_db, autocommit=True) as conn:
         expected = conn.execute(SEARCH_ONE_OR_TWO).fetchall()
+        # Words for the sample's statistics: 300 hand-made steps, "two" in every third.
+        conn.execute("INSERT INTO public.step_library (title, step_type, content, visibility)"
+                     " SELECT CASE WHEN i % 3 = 0 THEN 'Step two ' ELSE 'Step ' END || i, 'action',"
+                     " jsonb_build_object('instructions', 'check the gauge'), 'private'"
+                     " FROM generate_series(1, 300) AS i")
+        conn.execute("SELECT stepsync.refresh_search_statistics()")
         kept = conn.execute("SELECT most_common_elems, most_common_elem_freqs FROM stepsync.search_sample_size"
                             ).fetchone()
         assert kept == conn.execute(
@@ -374,7 +382,8 @@ def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citu
         assert "two" in kept[0]
     with psycopg.connect(citus_db, autocommit=True) as conn:   # back to what the revision installed
         conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
-        conn.execute("DROP TYPE IF EXISTS stepsync.search_found, stepsync.search_row, stepsync.search_walk,"
+        conn.execute("DROP TYPE IF EXISTS stepsync.search_found, stepsync.search_gathered, stepsync.search_row,"
+                     " stepsync.search_walk,"
                      " stepsync.search_request CASCADE")   # and with them the search's functions
         conn.execute("DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer)")
         conn.execute("DROP FUNCTION IF EXISTS stepsync._search_gather(stepsync.search_request, uuid[], integer)")
@@ -405,7 +414,8 @@ def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citu
                 " to_regprocedure('stepsync._search_gather(stepsync.search_request, uuid[], integer)') IS NOT NULL,"
                 " to_regprocedure('stepsync._search_local(uuid, stepsync.search_request)') IS NULL,"
                 " to_regprocedure('stepsync._search_gather(stepsync.search_request)') IS NULL,"
-                " to_regtype('stepsync.search_found') IS NULL").fetchone() == (True, True, True, True, True)
+                " to_regtype('stepsync.search_found') IS NULL, to_regtype('stepsync.search_gathered') IS NOT NULL"
+                ).fetchone() == (True, True, True, True, True, True)
             assert node.execute(
                 "SELECT pg_get_function_result('stepsync._search_local(uuid, stepsync.search_request, integer)'"
                 "::regprocedure)").fetchone() == (

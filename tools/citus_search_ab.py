@@ -34,7 +34,7 @@ from stepsync_dev.bench.citus import connect  # noqa: E402
 
 FROZEN = ROOT / "db" / "migrations" / "sql"
 # The search's row types first (each file creates its type only when it is missing), then its functions.
-TYPES = ("search_row.sql", "search_request.sql", "search_walk.sql", "search_found.sql")
+TYPES = ("search_row.sql", "search_request.sql", "search_walk.sql", "search_found.sql", "search_gathered.sql")
 
 
 def files_at(revision: str) -> list[Path]:

@@ -102,7 +102,7 @@ def install_statements() -> list[str]:
              *(_read(n) for n in _objects("types")),
              _read("row_security_setting.sql"), _read("backfill_progress.sql"), _read("search_sample.sql"),
              _read("search_anchors.sql"), _read("search_row.sql"), _read("search_request.sql"),
-             _read("search_walk.sql"),
+             _read("search_walk.sql"), _read("search_gathered.sql"),
              *(unless_exists(f"public.{n.removesuffix('.sql')}", _read(n)) + comments_of(_read(n))
                for n in _objects("views")),   # a view is created once (CREATE VIEW: see its file), commented anew
              *(_read(n) for n in (*_objects("functions"), *citus_only_functions())),

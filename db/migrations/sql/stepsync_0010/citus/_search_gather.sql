@@ -1,14 +1,13 @@
 -- stepsync._search_gather on Citus (docs/contract.md §11.4). The explanation is the comment at the top of
--- its body (\sf shows it). Its result changed in stepsync_0010 (the rows as their text, with their ids, instead
--- of stepsync.search_found), and a function's result type can only be dropped: the file drops it first, then
--- that type, which nothing else uses.
+-- its body (\sf shows it). Its result changed in stepsync_0010 (stepsync.search_gathered: the rows as their
+-- text, with their ids, instead of stepsync.search_found), and a function's result type can only be dropped:
+-- the file drops it first, then that type, which nothing else uses.
 DROP FUNCTION IF EXISTS stepsync._search_gather(stepsync.search_request);
 DROP FUNCTION IF EXISTS stepsync._search_gather(stepsync.search_request, uuid[], integer);
 DROP TYPE IF EXISTS stepsync.search_found;
 CREATE OR REPLACE FUNCTION stepsync._search_gather(p_request stepsync.search_request, p_anchors uuid[],
-                                                   p_rows integer, OUT walk stepsync.search_walk,
-                                                   OUT found_ids uuid[], OUT found_rows text[])
-RETURNS record
+                                                   p_rows integer)
+RETURNS stepsync.search_gathered
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
@@ -49,12 +48,11 @@ DECLARE
     v_done integer;                 -- the least class any worker reached
     v_all boolean;                  -- every worker has every match
     v_sampled boolean;              -- every worker fetched class 13 first
+    v_out stepsync.search_gathered;
 BEGIN
-    found_ids := '{}';
-    found_rows := '{}';
     IF p_anchors IS NULL THEN
-        walk := ROW('{}', '{}', '{}', '{}', '{}', '{}', NULL, true, true)::stepsync.search_walk;   -- no shards
-        RETURN;
+        RETURN ROW(ROW('{}', '{}', '{}', '{}', '{}', '{}', NULL, true, true)::stepsync.search_walk, '{}'::uuid[],
+                   '{}'::text[])::stepsync.search_gathered;        -- no shards
     END IF;
     IF p_request.title_query IS NULL THEN
         -- The first round: a quarter more than each worker's share of T.
@@ -71,33 +69,32 @@ BEGIN
                         '{}'),
                pg_catalog.min((f.walk).done), pg_catalog.bool_and((f.walk).all_matches),
                pg_catalog.bool_and((f.walk).sampled)
-          INTO v_walks, found_ids, found_rows, v_done, v_all, v_sampled
+          INTO v_walks, v_out.found_ids, v_out.found_rows, v_done, v_all, v_sampled
           FROM stepsync.search_anchors AS a
          CROSS JOIN LATERAL stepsync._search_local(a.tree_key, v_request, p_rows) AS f
          WHERE a.tree_key = ANY (p_anchors);
         v_reached := COALESCE(pg_catalog.cardinality(v_walks), 0);
         IF v_reached < pg_catalog.cardinality(p_anchors) THEN
-            walk := stepsync._search_walk(ARRAY['public.step_library'::pg_catalog.regclass], p_request);
-            found_ids := '{}';
-            found_rows := '{}';
-            RETURN;
+            RETURN ROW(stepsync._search_walk(ARRAY['public.step_library'::pg_catalog.regclass], p_request),
+                       '{}'::uuid[], '{}'::text[])::stepsync.search_gathered;
         END IF;
         -- The workers' matches as one walk's: every match of every worker, up to the least class any reached
         -- (v_done; null rows, the workers' reads, count in none of the aggregates above).
-        SELECT COALESCE(pg_catalog.array_agg(u.id), '{}'), COALESCE(pg_catalog.array_agg(u.tree_key), '{}'),
-               COALESCE(pg_catalog.array_agg(u.tier), '{}'), COALESCE(pg_catalog.array_agg(u.usage_count), '{}'),
-               COALESCE(pg_catalog.array_agg(u.rating), '{}'), COALESCE(pg_catalog.array_agg(u.class), '{}'),
-               v_done, v_all, v_sampled
-          INTO walk                 -- its fields, in the order of stepsync.search_walk
+        SELECT ROW(COALESCE(pg_catalog.array_agg(u.id), '{}'), COALESCE(pg_catalog.array_agg(u.tree_key), '{}'),
+                   COALESCE(pg_catalog.array_agg(u.tier), '{}'), COALESCE(pg_catalog.array_agg(u.usage_count), '{}'),
+                   COALESCE(pg_catalog.array_agg(u.rating), '{}'), COALESCE(pg_catalog.array_agg(u.class), '{}'),
+                   v_done, v_all, v_sampled)::stepsync.search_walk
+          INTO v_out.walk
           FROM pg_catalog.unnest(v_walks) AS w,
                ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tree_keys), pg_catalog.unnest(w.tiers),
                           pg_catalog.unnest(w.usage_counts), pg_catalog.unnest(w.ratings), pg_catalog.unnest(w.classes))
                  AS u (id, tree_key, tier, usage_count, rating, class);
-        EXIT WHEN p_request.title_query IS NOT NULL OR walk.all_matches
-               OR (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(walk.classes) AS c (class)
-                    WHERE c.class <= walk.done) > p_request.target;
+        EXIT WHEN p_request.title_query IS NOT NULL OR (v_out.walk).all_matches
+               OR (SELECT pg_catalog.count(*) FROM pg_catalog.unnest((v_out.walk).classes) AS c (class)
+                    WHERE c.class <= (v_out.walk).done) > p_request.target;
         v_request := p_request;     -- fewer than T at hand up to the least class reached: walk with T itself
     END LOOP;
+    RETURN v_out;
 END;
 $function$;
 

@@ -82,7 +82,7 @@ DECLARE
     t stepsync.search_walk;         -- the title rule's matches
     v_found_ids uuid[];             -- the rows the workers read with the walk: their ids,
     v_found text[];                 -- and each row's text (a stepsync.search_row's)
-    v_gathered record;              -- what stepsync._search_gather returns
+    v_gathered stepsync.search_gathered;   -- what stepsync._search_gather returns
     v_ids uuid[];
     v_keys uuid[];                  -- each match's tree_key, on Citus (stepsync.search_steps reads the rows by it)
     v_tiers integer[];
@@ -179,8 +179,7 @@ BEGIN
                                                  + 2 * pg_catalog.sqrt(v_limit::numeric / v_workers
                                                                        * (1 - 1.0 / v_workers))));
     END IF;
-    SELECT g.walk, g.found_ids, g.found_rows INTO v_gathered
-      FROM stepsync._search_gather(v_request, v_anchors, v_read) AS g;
+    v_gathered := stepsync._search_gather(v_request, v_anchors, v_read);
     w := v_gathered.walk;
     v_found_ids := v_gathered.found_ids;
     v_found := v_gathered.found_rows;
@@ -222,10 +221,10 @@ BEGIN
         -- excluded term, or only excluded terms.
         v_titles := v_title_skeleton IS NOT NULL;
         IF v_titles AND NOT w.all_matches THEN
-            SELECT g.walk, g.found_ids, g.found_rows INTO v_gathered
-              FROM stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request, pg_catalog.jsonb_build_object(
-                       'title_query', v_title_skeleton, 'title_after', w.done, 'title_sampled', w.sampled)),
-                       v_anchors, v_read) AS g;
+            v_gathered := stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request,
+                              pg_catalog.jsonb_build_object('title_query', v_title_skeleton, 'title_after', w.done,
+                                                            'title_sampled', w.sampled)),
+                              v_anchors, v_read);
             t := v_gathered.walk;
             v_ids := v_ids || t.ids;
             v_keys := v_keys || t.tree_keys;

@@ -51,7 +51,7 @@ BEGIN
         EXECUTE pg_catalog.format(c_sql, '(' || pg_catalog.format(c_pair, 'public.step_library', 'public.trees', c_any)
                                          || ')')
            INTO v_rows USING p_keys, p_ids;
-        RETURN COALESCE(v_rows, '{}');
+        RETURN COALESCE(v_rows, '{}'::stepsync.search_row[]);
     END IF;
     -- This node's shards of step_library, each with the shard of trees that holds the same range of keys.
     SELECT '(' || pg_catalog.string_agg(pg_catalog.format(c_pair, pg_catalog.format('public.%I', 'step_library_' || l.shardid),
@@ -66,12 +66,12 @@ BEGIN
      WHERE l.logicalrelid = 'public.step_library'::pg_catalog.regclass
        AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group AS g);
     IF v_from IS NULL THEN
-        RETURN '{}';
+        RETURN '{}'::stepsync.search_row[];
     END IF;
     EXECUTE pg_catalog.format('EXECUTE %I (%L, %L)', stepsync._prepared(pg_catalog.format(c_sql, v_from), 'uuid[], uuid[]'),
                               p_keys, p_ids)
        INTO v_rows;
-    RETURN COALESCE(v_rows, '{}');
+    RETURN COALESCE(v_rows, '{}'::stepsync.search_row[]);
 END;
 $function$;
 
