@@ -17,8 +17,8 @@ What a rare word's search spent on the coordinator and the workers, cut:
     stepsync._search_gather, whose results change: each file drops the function first),
     turned back into rows only for the rows a search returns; the row type
     stepsync.search_found, which carried them, goes (stepsync.search_gathered, new);
-  * stepsync._search_rows types its empty arrays (plpgsql_check); its statement is
-    stepsync_0009's.
+  * stepsync._search_rows and search_steps type their empty arrays (plpgsql_check);
+    their statements are stepsync_0009's.
 
 Revision ID: stepsync_0010
 Revises: stepsync_0009
