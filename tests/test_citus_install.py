@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from stepsync import history
+from test_citus_product import drop_database  # retries while the coordinator's connections close
 
 HEAD = history.head_revision()   # the newest revision, which an install brings
 
@@ -86,7 +87,7 @@ def citus_db() -> Iterator[str]:
                     conn.execute("SELECT citus_add_node(%s, %s)", (host, port))
             yield url_for(name)
         finally:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            drop_database(admin, name, [port for _, port in workers])
 
 
 def run(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
