@@ -44,7 +44,14 @@ AS $function$
 DECLARE
     v_request stepsync.search_request := p_request;
     v_reached integer;              -- the workers that answered
-    v_walks stepsync.search_walk[];
+    v_answer record;                -- one row of a worker's answer: its walk, or one row it read
+    w stepsync.search_walk;         -- a worker's walk
+    v_ids uuid[];                   -- the workers' matches, as one walk's
+    v_tree_keys uuid[];
+    v_tiers integer[];
+    v_usage integer[];
+    v_ratings numeric[];
+    v_classes integer[];
     v_done integer;                 -- the least class any worker reached
     v_all boolean;                  -- every worker has every match
     v_sampled boolean;              -- every worker fetched class 13 first
@@ -60,38 +67,47 @@ BEGIN
                          'target', pg_catalog.ceil(1.25 * p_request.target / pg_catalog.cardinality(p_anchors))));
     END IF;
     FOR v_round IN 1..2 LOOP
-        -- Each worker's walk (its first row) and the rows it read (one row each). An ordered aggregate: Citus
-        -- then brings the rows here as they are, rather than aggregating on the workers.
-        SELECT pg_catalog.array_agg(f.walk ORDER BY (f.walk).done) FILTER (WHERE (f.walk).ids IS NOT NULL),
-               COALESCE(pg_catalog.array_agg(f.found_id ORDER BY f.found_id) FILTER (WHERE f.found_id IS NOT NULL),
-                        '{}'),
-               COALESCE(pg_catalog.array_agg(f.found_row ORDER BY f.found_id) FILTER (WHERE f.found_id IS NOT NULL),
-                        '{}'),
-               pg_catalog.min((f.walk).done), pg_catalog.bool_and((f.walk).all_matches),
-               pg_catalog.bool_and((f.walk).sampled)
-          INTO v_walks, v_out.found_ids, v_out.found_rows, v_done, v_all, v_sampled
-          FROM stepsync.search_anchors AS a
-         CROSS JOIN LATERAL stepsync._search_local(a.tree_key, v_request, p_rows) AS f
-         WHERE a.tree_key = ANY (p_anchors);
-        v_reached := COALESCE(pg_catalog.cardinality(v_walks), 0);
+        -- Each worker's walk (its first row) and the rows it read (one row each), taken as they come: the
+        -- workers' matches as one walk's (every match of every worker, up to the least class any reached:
+        -- done), the rows' ids and text. Not an aggregate over the distributed query: Citus plans that as a
+        -- distributed aggregate, every search, and the walks' arrays, once here, are put together faster in
+        -- place than unnested and aggregated again (measured on a rare word: 0.3 ms and 0.35 ms less).
+        v_reached := 0;
+        v_ids := '{}'; v_tree_keys := '{}'; v_tiers := '{}'; v_usage := '{}'; v_ratings := '{}'; v_classes := '{}';
+        v_done := NULL; v_all := true; v_sampled := true;
+        v_out.found_ids := '{}';
+        v_out.found_rows := '{}';
+        FOR v_answer IN
+            SELECT f.walk, f.found_id, f.found_row
+              FROM stepsync.search_anchors AS a
+             CROSS JOIN LATERAL stepsync._search_local(a.tree_key, v_request, p_rows) AS f
+             WHERE a.tree_key = ANY (p_anchors) LOOP
+            IF v_answer.found_id IS NOT NULL THEN
+                v_out.found_ids := v_out.found_ids || v_answer.found_id;
+                v_out.found_rows := v_out.found_rows || v_answer.found_row;
+            ELSIF (v_answer.walk).ids IS NOT NULL THEN
+                w := v_answer.walk;
+                v_reached := v_reached + 1;
+                v_ids := v_ids || w.ids;
+                v_tree_keys := v_tree_keys || w.tree_keys;
+                v_tiers := v_tiers || w.tiers;
+                v_usage := v_usage || w.usage_counts;
+                v_ratings := v_ratings || w.ratings;
+                v_classes := v_classes || w.classes;
+                v_done := LEAST(v_done, w.done);
+                v_all := v_all AND w.all_matches;
+                v_sampled := v_sampled AND w.sampled;
+            END IF;
+        END LOOP;
         IF v_reached < pg_catalog.cardinality(p_anchors) THEN
             RETURN ROW(stepsync._search_walk(ARRAY['public.step_library'::pg_catalog.regclass], p_request),
                        '{}'::uuid[], '{}'::text[])::stepsync.search_gathered;
         END IF;
-        -- The workers' matches as one walk's: every match of every worker, up to the least class any reached
-        -- (v_done; null rows, the workers' reads, count in none of the aggregates above).
-        SELECT ROW(COALESCE(pg_catalog.array_agg(u.id), '{}'), COALESCE(pg_catalog.array_agg(u.tree_key), '{}'),
-                   COALESCE(pg_catalog.array_agg(u.tier), '{}'), COALESCE(pg_catalog.array_agg(u.usage_count), '{}'),
-                   COALESCE(pg_catalog.array_agg(u.rating), '{}'), COALESCE(pg_catalog.array_agg(u.class), '{}'),
-                   v_done, v_all, v_sampled)::stepsync.search_walk
-          INTO v_out.walk
-          FROM pg_catalog.unnest(v_walks) AS w,
-               ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tree_keys), pg_catalog.unnest(w.tiers),
-                          pg_catalog.unnest(w.usage_counts), pg_catalog.unnest(w.ratings), pg_catalog.unnest(w.classes))
-                 AS u (id, tree_key, tier, usage_count, rating, class);
-        EXIT WHEN p_request.title_query IS NOT NULL OR (v_out.walk).all_matches
-               OR (SELECT pg_catalog.count(*) FROM pg_catalog.unnest((v_out.walk).classes) AS c (class)
-                    WHERE c.class <= (v_out.walk).done) > p_request.target;
+        v_out.walk := ROW(v_ids, v_tree_keys, v_tiers, v_usage, v_ratings, v_classes, v_done, v_all,
+                          v_sampled)::stepsync.search_walk;
+        EXIT WHEN p_request.title_query IS NOT NULL OR v_all
+               OR (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_classes) AS c (class)
+                    WHERE c.class <= v_done) > p_request.target;
         v_request := p_request;     -- fewer than T at hand up to the least class reached: walk with T itself
     END LOOP;
     RETURN v_out;

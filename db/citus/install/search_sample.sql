@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS stepsync.search_sample_size (
 ALTER TABLE stepsync.search_sample_size
     ADD COLUMN IF NOT EXISTS most_common_elems text[],
     ADD COLUMN IF NOT EXISTS most_common_elem_freqs real[];
+ALTER TABLE stepsync.search_sample_size
+    ADD COLUMN IF NOT EXISTS anchors uuid[];
 COMMENT ON TABLE stepsync.search_sample IS
     'stepsync (Citus): a sample of step_library''s search vectors, whose statistics stepsync._search_statistics reads; stepsync.refresh_search_statistics() makes it.';
 COMMENT ON COLUMN stepsync.search_sample.search_vector IS 'A sampled row''s search_vector.';
@@ -30,3 +32,5 @@ COMMENT ON COLUMN stepsync.search_sample_size.most_common_elems IS
     'pg_stats.most_common_elems of stepsync.search_sample.search_vector when it was last ANALYZEd (stepsync._search_statistics_keep).';
 COMMENT ON COLUMN stepsync.search_sample_size.most_common_elem_freqs IS
     'pg_stats.most_common_elem_freqs of stepsync.search_sample.search_vector when it was last ANALYZEd (stepsync._search_statistics_keep).';
+COMMENT ON COLUMN stepsync.search_sample_size.anchors IS
+    'The keys of stepsync.search_anchors through which a search reaches each worker, as stepsync._search_anchors() found them (stepsync._search_statistics_keep); used while they still hold.';
