@@ -327,18 +327,24 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
 # The search's files of stepsync_0008, types first (its revision file and citus/ folder).
 # The search's files as a coordinator had them at each revision, in the order they install.
 STEPSYNC_0008_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "_prepared.sql",
-                        "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql", "_search_local.sql",
+                        "_search_anchors.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql", "_search_local.sql",
                         "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
                         "refresh_search_statistics.sql", "search_steps.sql")
 # stepsync_0009: the rows read with the walk (search_found); the statistics read from pg_stats.
 STEPSYNC_0009_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "search_found.sql",
-                        "_prepared.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql",
-                        "_search_local.sql", "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
+                        "_prepared.sql", "_search_anchors.sql", "_search_fetch.sql", "_search_walk.sql",
+                        "_search_gather.sql", "_search_local.sql", "_search_rows.sql", "_search_ranked.sql",
+                        "_search_statistics.sql", "refresh_search_statistics.sql", "search_steps.sql")
+# stepsync_0010: the rows as text (search_gathered); the statistics kept (search_sample_size's columns).
+STEPSYNC_0010_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "search_gathered.sql",
+                        "search_sample.sql", "_prepared.sql", "_search_anchors.sql", "_search_fetch.sql",
+                        "_search_walk.sql", "_search_gather.sql", "_search_local.sql", "_search_rows.sql",
+                        "_search_ranked.sql", "_search_statistics.sql", "_search_statistics_keep.sql",
                         "refresh_search_statistics.sql", "search_steps.sql")
 # What the newest revision has and these had not (dropped before their files go back).
 NEWER_SEARCH = ("DROP FUNCTION IF EXISTS stepsync._search_statistics_keep()",
                 "ALTER TABLE stepsync.search_sample_size DROP COLUMN IF EXISTS most_common_elems,"
-                " DROP COLUMN IF EXISTS most_common_elem_freqs")
+                " DROP COLUMN IF EXISTS most_common_elem_freqs, DROP COLUMN IF EXISTS anchors")
 
 
 def frozen_as_a_coordinator_had_it(revision: str, name: str) -> Path:
@@ -353,13 +359,15 @@ def frozen_as_a_coordinator_had_it(revision: str, name: str) -> Path:
 
 
 @pytest.mark.parametrize("revision, files", [("stepsync_0008", STEPSYNC_0008_SEARCH),
-                                             ("stepsync_0009", STEPSYNC_0009_SEARCH)])
+                                             ("stepsync_0009", STEPSYNC_0009_SEARCH),
+                                             ("stepsync_0010", STEPSYNC_0010_SEARCH)])
 def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citus_db, revision, files):
     """A coordinator that runs stepsync_0008 (its search files: the walk on the workers, a search going
     to the workers twice, the walk then the rows) or stepsync_0009 (one round, the rows as row values, the
-    statistics from pg_stats): `stepsync install` upgrades it to the newest revision, the old signatures
-    go, search gives the same rows, the sample's statistics are kept where a search reads them, and doctor
-    finds nothing."""
+    statistics from pg_stats) or stepsync_0010 (the rows as text, the statistics kept, the anchors found at
+    every search): `stepsync install` upgrades it to the newest revision, the old signatures go, search
+    gives the same rows, the sample's statistics and the anchors are kept where a search reads them, and
+    doctor finds nothing."""
     from stepsync import history
 
     with psycopg.connect(citus_db, autocommit=True) as conn:
@@ -407,6 +415,10 @@ def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citu
         assert conn.execute(SEARCH_ONE_OR_TWO).fetchall() == before
         assert conn.execute("SELECT most_common_elems, most_common_elem_freqs FROM stepsync.search_sample_size"
                             ).fetchone() == kept
+        anchors = conn.execute("SELECT anchors FROM stepsync.search_sample_size").fetchone()[0]
+        assert len(anchors) == 2 and conn.execute("SELECT stepsync._search_anchors()").fetchone() == (anchors,)
+        assert conn.execute("SELECT prosecdef FROM pg_proc WHERE oid = 'stepsync._search_anchors()'::regprocedure"
+                            ).fetchone() == (True,)
         ports = [port for (port,) in conn.execute("SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")]
     for url in (citus_db, *(url_for(urlsplit(citus_db).path.lstrip("/"), port=port) for port in ports)):
         with psycopg.connect(url) as node:   # on every node: the new signatures and results, and not the old

@@ -1541,6 +1541,44 @@ def test_search_without_its_anchors_gives_the_same_rows_through_the_coordinator(
     assert doctor.returncode == 0 and doctor.stdout.strip().splitlines()[-1].startswith("no findings"), doctor.stdout
 
 
+def test_search_keeps_its_anchors_and_finds_them_again_when_they_no_longer_hold(cdb):
+    """stepsync.refresh_search_statistics() keeps the anchors (search_sample_size.anchors), one key a worker;
+    stepsync._search_anchors() returns them while they hold, and finds them again, the same keys, when the
+    kept ones reach a worker twice, miss one, are empty or gone; every search gives the same rows either way.
+    A role with no grant on stepsync's tables gets them too (search_steps calls it with its caller's rights)."""
+    build_search_library(cdb.conn)
+    cdb.conn.execute("SELECT stepsync.refresh_search_statistics()")
+    kept = cdb.value("SELECT anchors FROM stepsync.search_sample_size")
+    assert kept == cdb.value("SELECT stepsync._search_anchors()")
+    assert len(kept) == 2
+    assert {cdb.value("SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
+                      " get_shard_id_for_distribution_column('public.step_library', %s::uuid)", (str(k),))
+            for k in kept} == {g for (g,) in cdb.rows("SELECT groupid FROM pg_dist_node WHERE groupid <> 0")}
+    with_kept = run_searches(cdb.conn)
+    # Two keys on one worker: the first anchor and the next key of the same shard's worker.
+    first_group = cdb.value("SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
+                            " get_shard_id_for_distribution_column('public.step_library', %s::uuid)", (str(kept[0]),))
+    twice = cdb.value(
+        "SELECT k.key FROM generate_series(1, 4095) AS n, LATERAL (SELECT stepsync._search_anchor(n) AS key) AS k"
+        " WHERE (SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
+        "        get_shard_id_for_distribution_column('public.step_library', k.key)) = %s"
+        "   AND k.key <> %s ORDER BY n LIMIT 1", (first_group, kept[0]))
+    for wrong in ([kept[0], twice], [kept[0]], [], None):
+        cdb.conn.execute("UPDATE stepsync.search_sample_size SET anchors = %s", (wrong,))
+        assert cdb.value("SELECT stepsync._search_anchors()") == kept, wrong
+        assert run_searches(cdb.conn) == with_kept, wrong
+    cdb.conn.execute("SELECT stepsync._search_statistics_keep()")
+    assert cdb.value("SELECT anchors FROM stepsync.search_sample_size") == kept
+    role = f"stepsync_cp_anchors_{uuid.uuid4().hex[:8]}"
+    cdb.conn.execute(f"CREATE ROLE {role} LOGIN")
+    _roles_to_drop.append(role)
+    with cdb.conn.transaction():
+        cdb.conn.execute(f"SET LOCAL ROLE {role}")
+        assert cdb.value("SELECT has_table_privilege('stepsync.search_sample_size', 'SELECT')") is False
+        assert cdb.value("SELECT stepsync._search_anchors()") == kept
+        cdb.conn.execute("RESET ROLE")
+
+
 def test_search_walks_again_when_the_first_round_falls_short(cdb, db):
     """Every match on one worker's shards: that worker's first round stops at its share of T, the other has
     none, and together they have no more than T; the second round walks with T itself. The rows are those
