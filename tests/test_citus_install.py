@@ -327,8 +327,8 @@ def test_an_install_of_the_previous_revision_is_upgraded_in_place(citus_db):
 # The search's files of stepsync_0008, types first (its revision file and citus/ folder).
 # The search's files as a coordinator had them at each revision, in the order they install.
 STEPSYNC_0008_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "_prepared.sql",
-                        "_search_anchors.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql", "_search_local.sql",
-                        "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
+                        "_search_anchors.sql", "_search_fetch.sql", "_search_walk.sql", "_search_gather.sql",
+                        "_search_local.sql", "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
                         "refresh_search_statistics.sql", "search_steps.sql")
 # stepsync_0009: the rows read with the walk (search_found); the statistics read from pg_stats.
 STEPSYNC_0009_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "search_found.sql",
