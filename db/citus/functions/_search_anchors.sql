@@ -22,8 +22,8 @@ AS $function$
 -- keys that are fixed and public (stepsync._search_anchor).
 DECLARE
     v_groups integer[];             -- the groups (nodes) that hold shards of public.step_library
-    v_reached integer[] := '{}';
-    v_anchors uuid[] := '{}';
+    v_reached integer[] := '{}'::integer[];
+    v_anchors uuid[] := '{}'::uuid[];
     v_key uuid;
     v_shard bigint;
     v_group integer;
@@ -45,7 +45,7 @@ BEGIN
     IF v_anchors IS NOT NULL THEN
         RETURN v_anchors;           -- the kept keys, which still hold
     END IF;
-    v_anchors := '{}';
+    v_anchors := '{}'::uuid[];
     SELECT pg_catalog.array_agg(DISTINCT p.groupid) INTO v_groups
       FROM pg_catalog.pg_dist_shard AS s
       JOIN pg_catalog.pg_dist_placement AS p ON p.shardid = s.shardid

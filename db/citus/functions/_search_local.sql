@@ -1,7 +1,8 @@
 -- stepsync._search_local (Citus only): the explanation is the comment at the top of its body (\sf shows it).
 -- Since stepsync_0009 it takes p_rows and returns rows (its walk, then the rows it read); since stepsync_0010
 -- each row it read as its id and its text: a function's result type can only be dropped, so the file drops
--- it first (and the signature before stepsync_0009).
+-- it first (and the signature before stepsync_0009). Since stepsync_0011 the rows come from
+-- stepsync._search_read, as they come.
 DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request);
 DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request, integer);
 CREATE OR REPLACE FUNCTION stepsync._search_local(p_anchor uuid, p_request stepsync.search_request, p_rows integer)
@@ -27,7 +28,7 @@ AS $function$
 -- rows of its best p_rows matches in the search's order (tier, usage_count, rating, id) among those the
 -- merge keeps whatever the other workers found: all of them when it has every match, else those of the
 -- classes up to where it stopped (done); one more row each (found_id, and found_row: the text of its
--- stepsync.search_row; walk null). Rows, not one value holding them: a value of row types within arrays
+-- stepsync.search_row; walk null), as stepsync._search_read reads them. Rows, not one value holding them: a value of row types within arrays
 -- within row types travels as text with its quotes doubled at every level (measured: 2 ms more a rare
 -- word); and each row as text, which the coordinator keeps as it comes (stepsync._search_gather says why). The search's rows come from there whenever
 -- they are all among them (always when every match is at hand, as for a rare word); search_steps reads
@@ -67,8 +68,7 @@ BEGIN
                  ORDER BY u.tier DESC, u.usage_count DESC, u.rating DESC NULLS LAST, u.id
                  LIMIT p_rows) AS b;
         IF v_ids IS NOT NULL THEN
-            RETURN QUERY SELECT NULL::stepsync.search_walk, r.id, r::text
-                           FROM pg_catalog.unnest(stepsync._search_rows(p_anchor, v_keys, v_ids)) AS r;
+            RETURN QUERY SELECT r.walk, r.found_id, r.found_row FROM stepsync._search_read(v_keys, v_ids, true) AS r;
         END IF;
     END IF;
 END;

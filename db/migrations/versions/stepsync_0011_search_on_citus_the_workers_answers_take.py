@@ -15,7 +15,13 @@ What a search spent on the coordinator, cut:
     stepsync._search_statistics_keep, which refresh_search_statistics() and the install
     call), after one query checks that they still reach each worker once; else it
     finds them again, as before. It runs as the owner now (SECURITY DEFINER): search_steps
-    calls it with its caller's rights, and the kept keys are in a table of the owner's.
+    calls it with its caller's rights, and the kept keys are in a table of the owner's;
+  * the rows a worker reads with its walk, or for search_steps, come from one new function,
+    stepsync._search_read: one prepared statement of the session over the worker's shards
+    (its text depends only on which shards are there: each pair's shard is a parameter),
+    each row written out as a stepsync.search_row's text in the statement;
+    stepsync._search_rows turns them back into rows, stepsync._search_local returns them
+    as they come.
 
 Revision ID: stepsync_0011
 Revises: stepsync_0010
