@@ -1551,13 +1551,13 @@ def test_search_keeps_its_anchors_and_finds_them_again_when_they_no_longer_hold(
     kept = cdb.value("SELECT anchors FROM stepsync.search_sample_size")
     assert kept == cdb.value("SELECT stepsync._search_anchors()")
     assert len(kept) == 2
-    assert {cdb.value("SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
-                      " get_shard_id_for_distribution_column('public.step_library', %s::uuid)", (str(k),))
-            for k in kept} == {g for (g,) in cdb.rows("SELECT groupid FROM pg_dist_node WHERE groupid <> 0")}
+    group_of = ("SELECT p.groupid FROM pg_dist_placement AS p"
+                " WHERE p.shardid = get_shard_id_for_distribution_column('public.step_library', %s::uuid)")
+    assert {cdb.value(group_of, (str(k),)) for k in kept} == {
+        g for (g,) in cdb.rows("SELECT groupid FROM pg_dist_node WHERE groupid <> 0")}
     with_kept = run_searches(cdb.conn)
     # Two keys on one worker: the first anchor and the next key of the same shard's worker.
-    first_group = cdb.value("SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
-                            " get_shard_id_for_distribution_column('public.step_library', %s::uuid)", (str(kept[0]),))
+    first_group = cdb.value(group_of, (str(kept[0]),))
     twice = cdb.value(
         "SELECT k.key FROM generate_series(1, 4095) AS n, LATERAL (SELECT stepsync._search_anchor(n) AS key) AS k"
         " WHERE (SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
