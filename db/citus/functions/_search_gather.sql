@@ -1,7 +1,8 @@
 -- stepsync._search_gather on Citus (docs/contract.md §11.4). The explanation is the comment at the top of
 -- its body (\sf shows it). Its result changed in stepsync_0010 (stepsync.search_gathered: the rows as their
 -- text, with their ids, instead of stepsync.search_found), and a function's result type can only be dropped:
--- the file drops it first, then that type, which nothing else uses.
+-- the file drops it first, then that type, which nothing else uses. stepsync_0012: stepsync._search_walk
+-- returns a stepsync.search_gathered.
 DROP FUNCTION IF EXISTS stepsync._search_gather(stepsync.search_request);
 DROP FUNCTION IF EXISTS stepsync._search_gather(stepsync.search_request, uuid[], integer);
 DROP TYPE IF EXISTS stepsync.search_found;
@@ -100,7 +101,7 @@ BEGIN
             END IF;
         END LOOP;
         IF v_reached < pg_catalog.cardinality(p_anchors) THEN
-            RETURN ROW(stepsync._search_walk(ARRAY['public.step_library'::pg_catalog.regclass], p_request),
+            RETURN ROW((stepsync._search_walk(ARRAY['public.step_library'::pg_catalog.regclass], p_request)).walk,
                        '{}'::uuid[], '{}'::text[])::stepsync.search_gathered;
         END IF;
         v_out.walk := ROW(v_ids, v_tree_keys, v_tiers, v_usage, v_ratings, v_classes, v_done, v_all,

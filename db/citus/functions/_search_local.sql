@@ -2,7 +2,8 @@
 -- Since stepsync_0009 it takes p_rows and returns rows (its walk, then the rows it read); since stepsync_0010
 -- each row it read as its id and its text: a function's result type can only be dropped, so the file drops
 -- it first (and the signature before stepsync_0009). Since stepsync_0011 the rows come from
--- stepsync._search_read, as they come.
+-- stepsync._search_read, as they come; since stepsync_0012 from the walk itself when it found every match in
+-- one scan.
 DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request);
 DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request, integer);
 CREATE OR REPLACE FUNCTION stepsync._search_local(p_anchor uuid, p_request stepsync.search_request, p_rows integer)
@@ -28,7 +29,9 @@ AS $function$
 -- rows of its best p_rows matches in the search's order (tier, usage_count, rating, id) among those the
 -- merge keeps whatever the other workers found: all of them when it has every match, else those of the
 -- classes up to where it stopped (done); one more row each (found_id, and found_row: the text of its
--- stepsync.search_row; walk null), as stepsync._search_read reads them. Rows, not one value holding them: a value of row types within arrays
+-- stepsync.search_row; walk null), made as stepsync._search_row_sql says: by the walk, in the statement that
+-- found them, when one scan found every match (a rare word's way: stepsync._search_walk says how), else
+-- by stepsync._search_read after the walk. Rows, not one value holding them: a value of row types within arrays
 -- within row types travels as text with its quotes doubled at every level (measured: 2 ms more a rare
 -- word); and each row as text, which the coordinator keeps as it comes (stepsync._search_gather says why). The search's rows come from there whenever
 -- they are all among them (always when every match is at hand, as for a rare word); search_steps reads
@@ -36,28 +39,41 @@ AS $function$
 #variable_conflict use_column
 DECLARE
     v_shards pg_catalog.regclass[];
+    v_trees pg_catalog.regclass[];  -- the shards of public.trees with the same hash ranges
+    g stepsync.search_gathered;
     v_all bigint;
     w stepsync.search_walk;
     v_ids uuid[];
     v_keys uuid[];
 BEGIN
     SELECT pg_catalog.array_agg(pg_catalog.format('public.%I', 'step_library_' || s.shardid)::pg_catalog.regclass
-                                ORDER BY s.shardid) FILTER (WHERE p.groupid = g.groupid),
+                                ORDER BY s.shardid) FILTER (WHERE p.groupid = l.groupid),
+           pg_catalog.array_agg(pg_catalog.format('public.%I', 'trees_' || t.shardid)::pg_catalog.regclass
+                                ORDER BY s.shardid) FILTER (WHERE p.groupid = l.groupid AND t.shardid IS NOT NULL),
            pg_catalog.count(*)
-      INTO v_shards, v_all
+      INTO v_shards, v_trees, v_all
       FROM pg_catalog.pg_dist_shard AS s
       JOIN pg_catalog.pg_dist_placement AS p ON p.shardid = s.shardid
-     CROSS JOIN pg_catalog.pg_dist_local_group AS g
+      LEFT JOIN pg_catalog.pg_dist_shard AS t
+        ON t.logicalrelid = 'public.trees'::pg_catalog.regclass AND t.shardminvalue = s.shardminvalue
+     CROSS JOIN pg_catalog.pg_dist_local_group AS l
      WHERE s.logicalrelid = 'public.step_library'::pg_catalog.regclass;
+    IF pg_catalog.cardinality(v_trees) IS DISTINCT FROM pg_catalog.cardinality(v_shards) THEN
+        v_trees := NULL;            -- trees not laid out with the library (docs/contract.md §11.1): no rows with the walk
+    END IF;
     IF v_shards IS NULL THEN
         RETURN QUERY SELECT ROW('{}', '{}', '{}', '{}', '{}', '{}', 76, true, true)::stepsync.search_walk,
                             NULL::uuid, NULL::text;
         RETURN;
     END IF;
-    w := stepsync._search_walk(v_shards, pg_catalog.jsonb_populate_record(p_request, pg_catalog.jsonb_build_object(
-             'reltuples', p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all)), true);
+    g := stepsync._search_walk(v_shards, pg_catalog.jsonb_populate_record(p_request, pg_catalog.jsonb_build_object(
+             'reltuples', p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all)), true, p_rows, v_trees);
+    w := g.walk;
     RETURN QUERY SELECT w, NULL::uuid, NULL::text;
-    IF COALESCE(p_rows, 0) > 0 THEN
+    IF g.found_ids IS NOT NULL THEN
+        RETURN QUERY SELECT NULL::stepsync.search_walk, u.id, u.found_row
+                       FROM ROWS FROM (pg_catalog.unnest(g.found_ids), pg_catalog.unnest(g.found_rows)) AS u (id, found_row);
+    ELSIF COALESCE(p_rows, 0) > 0 THEN
         SELECT pg_catalog.array_agg(b.id), pg_catalog.array_agg(b.tree_key)
           INTO v_ids, v_keys
           FROM (SELECT u.id, u.tree_key

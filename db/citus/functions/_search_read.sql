@@ -1,4 +1,5 @@
 -- stepsync._search_read (Citus only): the explanation is the comment at the top of its body (\sf shows it).
+-- stepsync_0012: the row is made as stepsync._search_row_sql says, which stepsync._search_walk shares.
 CREATE OR REPLACE FUNCTION stepsync._search_read(p_keys uuid[], p_ids uuid[], p_here boolean)
 RETURNS TABLE (walk stepsync.search_walk, found_id uuid, found_row text)
 LANGUAGE plpgsql
@@ -9,7 +10,7 @@ ROWS 20
 AS $function$
 -- stepsync._search_read(p_keys, p_ids, p_here): the rows of public.step_library whose (tree_key, id) is
 -- one of the pairs (p_keys[i], p_ids[i]), each with its flow's name (public.trees by tree_key), as
--- stepsync.search_steps returns them (its columns as declared: text for varchar, timestamptz for timestamp):
+-- stepsync.search_steps returns them, made as stepsync._search_row_sql says:
 -- each as the text of a stepsync.search_row (found_row) with its id (found_id); walk is null on every row,
 -- so that stepsync._search_local returns them as they come after its walk (docs/contract.md §11.4).
 -- stepsync._search_rows turns them back into rows. With p_here, from this node's own shards (on a worker);
@@ -29,18 +30,14 @@ AS $function$
 -- @plpgsql_check_options: security_warnings = false
 DECLARE
     -- The rows of one pair of co-located tables (%1$s, %2$s) whose pairs are in the shard %3$s (null: every
-    -- pair), as (walk, found_id, found_row).
-    c_pair constant text := $sql$
-        SELECT NULL::stepsync.search_walk, s.id,
-               ROW(s.id, s.title::text, s.step_type::text, s.content, s.visibility::text, s.created_by, s.account_id,
-                   s.usage_count, s.rating, s.rating_count, s.is_active, s.created_at::timestamptz,
-                   s.updated_at::timestamptz, s.source_tree_id, s.source_node_id::varchar, s.is_flow_synced,
-                   s.last_synced_at::timestamptz, s.forked_from_id, t.name::text)::stepsync.search_row::text
-          FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::uuid[]), pg_catalog.unnest($3::bigint[]))
-               AS p (key, id, shard)
-          JOIN %1$s AS s ON s.tree_key = p.key AND s.id = p.id
-          LEFT JOIN %2$s AS t ON t.id = s.tree_key AND s.source_tree_id IS NOT NULL
-         WHERE p.shard IS NOT DISTINCT FROM %3$s$sql$;
+    -- pair), as (walk, found_id, found_row): each pair's row by its primary key, made as
+    -- stepsync._search_row_sql says.
+    c_pair constant text := pg_catalog.format($sql$
+        SELECT NULL::stepsync.search_walk, r.found_id, r.found_row
+          FROM (%s) AS r$sql$,
+        stepsync._search_row_sql($sql$ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::uuid[]),
+                                                pg_catalog.unnest($3::bigint[])) AS p (key, id, shard)
+          JOIN %1$s AS s ON s.tree_key = p.key AND s.id = p.id AND p.shard IS NOT DISTINCT FROM %3$s$sql$, '%2$s'));
     v_sql text;
 BEGIN
     IF NOT p_here THEN

@@ -1,14 +1,18 @@
 -- stepsync._search_walk (Citus only): the explanation is the comment at the top of its body (\sf shows it).
+-- stepsync_0012: p_read and p_trees, and its result a stepsync.search_gathered (the walk, and the rows read
+-- with it); a function's result type can only be dropped, so the file drops the signature before it first.
+DROP FUNCTION IF EXISTS stepsync._search_walk(regclass[], stepsync.search_request, boolean);
 CREATE OR REPLACE FUNCTION stepsync._search_walk(p_from regclass[], p_request stepsync.search_request,
-                                                 p_cached boolean DEFAULT false)
-RETURNS stepsync.search_walk
+                                                 p_cached boolean DEFAULT false, p_read integer DEFAULT NULL,
+                                                 p_trees regclass[] DEFAULT NULL)
+RETURNS stepsync.search_gathered
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
 SET jit = off  -- with sequential scans off, a catalog look-up's cost estimate passes JIT's threshold (measured: 180 ms)
 AS $function$
--- stepsync._search_walk(p_from, p_request): the visible matches of the search p_request
+-- stepsync._search_walk(p_from, p_request, p_cached, p_read, p_trees): the visible matches of the search p_request
 -- (stepsync._search_ranked makes it; docs/contract.md §6.8, §11.4) in the tables p_from, which hold the
 -- library's rows: the shards of it one worker holds (stepsync._search_local), or the distributed table
 -- itself (stepsync._search_gather, when the workers cannot be reached one by one). The walk is one
@@ -21,6 +25,15 @@ AS $function$
 -- (stepsync._search_ranked runs as the owner and checks the caller's); not granted to PUBLIC. Every
 -- statement is dynamic, for p_from (stepsync._search_fetch): planned for its own values, or with
 -- p_cached (a Citus worker) prepared once a session.
+--
+-- Its result is a stepsync.search_gathered: the matches (walk), and with p_read and p_trees (the tables of
+-- public.trees that hold the flows of p_from's rows: a worker's shards of it) the rows of its best p_read
+-- matches in the search's order (tier, usage_count, rating, id), each with its id and as the text of a
+-- stepsync.search_row (stepsync._search_row_sql), when one scan found every match (path A, below: a rare
+-- word's way, or one flow's): they are read in the statement that finds the matches, not by a second
+-- statement after it (measured on a worker, a rare word: 0.75 ms of 1.35 for the second statement).
+-- Otherwise found_ids and found_rows are null, and the caller reads the rows it needs
+-- (stepsync._search_local).
 --
 -- How (the rule decides the result; this only decides the cost):
 -- public.step_library.search_vector holds the weighted text and, per way of
@@ -75,6 +88,10 @@ DECLARE
        AND pg_catalog.ts_match_vq(s.search_vector, $11)$sql$;
     r stepsync.search_request := p_request;
     v_from text;
+    v_trees text;                   -- p_trees, as one
+    v_found_ids uuid[];             -- path A's rows read (p_read): their ids,
+    v_found_rows text[];            -- and their text
+    v_read boolean := false;        -- path A read the rows of the best p_read, and found every match
     c_key constant text := 's.tree_key';   -- each match's distribution key (docs/contract.md §11.1)
     v_text text := p_request.query::text;
     v_mce text[] := p_request.most_common_elems;
@@ -128,6 +145,9 @@ BEGIN
     v_from := CASE WHEN pg_catalog.cardinality(p_from) = 1 THEN p_from[1]::text
                    ELSE '(' || (SELECT pg_catalog.string_agg('SELECT * FROM ' || t.t::text, ' UNION ALL ')
                                   FROM pg_catalog.unnest(p_from) AS t (t)) || ')' END;
+    v_trees := CASE WHEN pg_catalog.cardinality(p_trees) = 1 THEN p_trees[1]::text
+                    ELSE '(' || (SELECT pg_catalog.string_agg('SELECT * FROM ' || t.t::text, ' UNION ALL ')
+                                   FROM pg_catalog.unnest(p_trees) AS t (t)) || ')' END;
     v_audiences := ARRAY[' p'] || CASE WHEN r.account_id IS NOT NULL THEN ARRAY[' a' || r.account_id::text] END
                    || CASE WHEN r.user_id IS NOT NULL THEN ARRAY[' u' || r.user_id::text] END;
     v_kinds := CASE WHEN r.step_type IS NULL THEN ARRAY['action', 'solution']
@@ -143,16 +163,17 @@ BEGIN
           FROM stepsync._search_fetch(pg_catalog.format($sql$
             SELECT pg_catalog.count(*), COALESCE(pg_catalog.array_agg(m.id), '{}'), pg_catalog.array_agg(m.key),
                    pg_catalog.array_agg(4), pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating),
-                   pg_catalog.array_agg(m.class)
+                   pg_catalog.array_agg(m.class), NULL::uuid[], NULL::text[]
               FROM (SELECT s.id, %3$s AS key, s.usage_count, s.rating,
                            stepsync._popularity_class(s.usage_count, s.id) AS class
                       FROM %1$s AS s
                      WHERE s.is_active AND s.search_vector @@ $12 AND pg_catalog.ts_match_vq(s.search_vector, $1)
                        AND %2$s) AS m
              WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, c_key),
-               p_cached, r, r.title_query, r.title_after, r.title_sampled, NULL) AS f;
-        RETURN ROW(b_ids, COALESCE(b_tree_keys, '{}'), COALESCE(b_tiers, '{}'), COALESCE(b_usage, '{}'),
-                   COALESCE(b_ratings, '{}'), COALESCE(b_classes, '{}'), NULL, false, false)::stepsync.search_walk;
+               p_cached, r, r.title_query, r.title_after, r.title_sampled, NULL, NULL) AS f;
+        RETURN ROW(ROW(b_ids, COALESCE(b_tree_keys, '{}'), COALESCE(b_tiers, '{}'), COALESCE(b_usage, '{}'),
+                       COALESCE(b_ratings, '{}'), COALESCE(b_classes, '{}'), NULL, false, false)::stepsync.search_walk,
+                   NULL, NULL)::stepsync.search_gathered;
     END IF;
 
     -- The index condition (v_skeleton: implied by the query, without excluded and dense terms) and how many rows
@@ -214,26 +235,43 @@ BEGIN
                           THEN v_dense_phrase::pg_catalog.tsquery ELSE v_index && v_dense_phrase::pg_catalog.tsquery END;
 
     IF r.source_tree_id IS NOT NULL OR (v_skeleton IS NOT NULL AND v_estimate <= c_rare) THEN
-        -- One flow, or path A: the rows matching the index condition (at most c_probe of them for path A).
-        SELECT f.n, f.ids, f.keys, f.tiers, f.usage_counts, f.ratings, f.classes
-          INTO v_count, b_ids, b_tree_keys, b_tiers, b_usage, b_ratings, b_classes
+        -- One flow, or path A: the rows matching the index condition (at most c_probe of them for path A); with
+        -- p_read and p_trees, also the rows of the best $17 visible ones, when they are every match (fewer than
+        -- $15): each match carries its whole row (r) from the scan that found it, so nothing is read twice.
+        v_read := COALESCE(p_read > 0 AND p_trees IS NOT NULL, false);
+        SELECT f.n, f.ids, f.keys, f.tiers, f.usage_counts, f.ratings, f.classes, f.found_ids, f.found_rows
+          INTO v_count, b_ids, b_tree_keys, b_tiers, b_usage, b_ratings, b_classes, v_found_ids, v_found_rows
           FROM stepsync._search_fetch(pg_catalog.format($sql$
+            WITH m AS (
+                SELECT v.id, v.key, v.usage_count, v.rating, v.visible, v.class, v.r,
+                       CASE WHEN v.visible THEN stepsync._match_tier(v.search_vector, $1, $2, $3) END AS tier
+                  FROM (SELECT s.id, %3$s AS key, s.usage_count, s.rating, s.search_vector, %2$s AS visible,
+                               stepsync._popularity_class(s.usage_count, s.id) AS class, %5$s AS r
+                          FROM %1$s AS s
+                         WHERE s.is_active AND %4$s
+                         LIMIT $15) AS v),
+                 f AS (%6$s)
             SELECT pg_catalog.count(*),
                    COALESCE(pg_catalog.array_agg(m.id) FILTER (WHERE m.visible), '{}'),
                    pg_catalog.array_agg(m.key) FILTER (WHERE m.visible),
-                   pg_catalog.array_agg(stepsync._match_tier(m.search_vector, $1, $2, $3)) FILTER (WHERE m.visible),
+                   pg_catalog.array_agg(m.tier) FILTER (WHERE m.visible),
                    pg_catalog.array_agg(m.usage_count) FILTER (WHERE m.visible),
                    pg_catalog.array_agg(m.rating) FILTER (WHERE m.visible),
-                   pg_catalog.array_agg(m.class) FILTER (WHERE m.visible)
-              FROM (SELECT s.id, %3$s AS key, s.usage_count, s.rating, s.search_vector, %2$s AS visible,
-                           stepsync._popularity_class(s.usage_count, s.id) AS class
-                      FROM %1$s AS s
-                     WHERE s.is_active AND %4$s
-                     LIMIT $15) AS m$sql$,
+                   pg_catalog.array_agg(m.class) FILTER (WHERE m.visible),
+                   (SELECT pg_catalog.array_agg(f.found_id) FROM f), (SELECT pg_catalog.array_agg(f.found_row) FROM f)
+              FROM m$sql$,
             v_from, c_visible, c_key,
-            CASE WHEN r.source_tree_id IS NOT NULL THEN 's.source_tree_id = $16' ELSE 's.search_vector @@ $12' END),
+            CASE WHEN r.source_tree_id IS NOT NULL THEN 's.source_tree_id = $16' ELSE 's.search_vector @@ $12' END,
+            CASE WHEN v_read THEN 's' ELSE 'NULL::boolean' END,
+            CASE WHEN v_read
+                 THEN stepsync._search_row_sql($sql$(SELECT m.r FROM m
+                          WHERE m.visible AND ($15 IS NULL OR (SELECT pg_catalog.count(*) FROM m) < $15)
+                          ORDER BY m.tier DESC, m.usage_count DESC, m.rating DESC NULLS LAST, m.id
+                          LIMIT $17) AS b
+                   CROSS JOIN LATERAL (SELECT (b.r).*) AS s$sql$, v_trees)
+                 ELSE 'SELECT NULL::uuid AS found_id, NULL::text AS found_row WHERE false' END),
                p_cached, r, v_index, v_done, v_sample IS NOT NULL,
-               CASE WHEN r.source_tree_id IS NULL THEN c_probe + 1 END) AS f;
+               CASE WHEN r.source_tree_id IS NULL THEN c_probe + 1 END, p_read) AS f;
         IF r.source_tree_id IS NOT NULL OR v_count <= c_probe THEN
             v_ids := b_ids;
             v_tree_keys := b_tree_keys;
@@ -242,6 +280,8 @@ BEGIN
             v_ratings := b_ratings;
             v_classes := b_classes;
             v_all := true;
+        ELSE
+            v_read := false;        -- not every match: the caller reads the rows
         END IF;
     END IF;
 
@@ -290,12 +330,12 @@ BEGIN
               FROM stepsync._search_fetch(pg_catalog.format($sql$
                 SELECT pg_catalog.count(*), COALESCE(pg_catalog.array_agg(s.id), '{}'), pg_catalog.array_agg(%3$s),
                        pg_catalog.array_agg(x.tier), pg_catalog.array_agg(s.usage_count), pg_catalog.array_agg(s.rating),
-                       pg_catalog.array_agg(x.class)
+                       pg_catalog.array_agg(x.class), NULL::uuid[], NULL::text[]
                   FROM %1$s AS s,
                        LATERAL (SELECT stepsync._match_tier(s.search_vector, $1, $2, $3) AS tier,
                                        stepsync._popularity_class(s.usage_count, s.id) AS class) AS x
                  WHERE s.is_active AND s.search_vector @@ $12 AND %2$s$sql$, v_from, c_visible, c_key),
-                   p_cached, r, v_cond, v_done, v_sample IS NOT NULL, NULL) AS f;
+                   p_cached, r, v_cond, v_done, v_sample IS NOT NULL, NULL, NULL) AS f;
         END IF;
         v_ids := v_ids || b_ids;
         v_tree_keys := v_tree_keys || COALESCE(b_tree_keys, '{}');
@@ -346,13 +386,14 @@ BEGIN
           FROM stepsync._search_fetch(pg_catalog.format($sql$
             SELECT pg_catalog.count(*), COALESCE(pg_catalog.array_agg(m.id), '{}'), pg_catalog.array_agg(m.key),
                    pg_catalog.array_agg(stepsync._match_tier(m.search_vector, $1, $2, $3)),
-                   pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class)
+                   pg_catalog.array_agg(m.usage_count), pg_catalog.array_agg(m.rating), pg_catalog.array_agg(m.class),
+                   NULL::uuid[], NULL::text[]
               FROM (SELECT s.id, %3$s AS key, s.usage_count, s.rating, s.search_vector,
                            stepsync._popularity_class(s.usage_count, s.id) AS class
                       FROM %1$s AS s
                      WHERE s.is_active AND s.search_vector @@ $12 AND %2$s) AS m
              WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, c_key),
-               p_cached, r, v_index, v_done, v_sample IS NOT NULL, NULL) AS f;
+               p_cached, r, v_index, v_done, v_sample IS NOT NULL, NULL, NULL) AS f;
         v_ids := v_ids || b_ids;
         v_tree_keys := v_tree_keys || COALESCE(b_tree_keys, '{}');
         v_tiers := v_tiers || COALESCE(b_tiers, '{}');
@@ -361,12 +402,14 @@ BEGIN
         v_classes := v_classes || COALESCE(b_classes, '{}');
         v_all := true;
     END IF;
-    RETURN ROW(v_ids, v_tree_keys, v_tiers, v_usage, v_ratings, v_classes, CASE WHEN v_all THEN 76 ELSE v_done END, v_all,
-               v_sample IS NOT NULL)::stepsync.search_walk;
+    RETURN ROW(ROW(v_ids, v_tree_keys, v_tiers, v_usage, v_ratings, v_classes, CASE WHEN v_all THEN 76 ELSE v_done END,
+                   v_all, v_sample IS NOT NULL)::stepsync.search_walk,
+               CASE WHEN v_read THEN COALESCE(v_found_ids, '{}') END,
+               CASE WHEN v_read THEN COALESCE(v_found_rows, '{}') END)::stepsync.search_gathered;
 END;
 $function$;
 
-COMMENT ON FUNCTION stepsync._search_walk(regclass[], stepsync.search_request, boolean) IS
-    'Internal: the visible matches of a search (stepsync._search_ranked) in the given tables (public.step_library, or on Citus a worker''s shards of it), walked by popularity class until more than the target are in hand (docs/contract.md §6.8).';
+COMMENT ON FUNCTION stepsync._search_walk(regclass[], stepsync.search_request, boolean, integer, regclass[]) IS
+    'Internal: the visible matches of a search (stepsync._search_ranked) in the given tables (public.step_library, or on Citus a worker''s shards of it), walked by popularity class until more than the target are in hand, and the rows of the best of them when one scan found them all (docs/contract.md §6.8, §11.4).';
 
-REVOKE ALL ON FUNCTION stepsync._search_walk(regclass[], stepsync.search_request, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stepsync._search_walk(regclass[], stepsync.search_request, boolean, integer, regclass[]) FROM PUBLIC;
