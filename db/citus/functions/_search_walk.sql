@@ -172,7 +172,8 @@ BEGIN
              WHERE m.class > $13 AND (NOT $14 OR m.class <> 13)$sql$, v_from, c_visible, c_key),
                p_cached, r, r.title_query, r.title_after, r.title_sampled, NULL, NULL) AS f;
         RETURN ROW(ROW(b_ids, COALESCE(b_tree_keys, '{}'), COALESCE(b_tiers, '{}'), COALESCE(b_usage, '{}'),
-                       COALESCE(b_ratings, '{}'), COALESCE(b_classes, '{}'), NULL, false, false)::stepsync.search_walk,
+                       COALESCE(b_ratings, '{}'), COALESCE(b_classes, '{}'), NULL, false, false, NULL,
+                       NULL)::stepsync.search_walk,
                    NULL, NULL)::stepsync.search_gathered;
     END IF;
 
@@ -403,7 +404,7 @@ BEGIN
         v_all := true;
     END IF;
     RETURN ROW(ROW(v_ids, v_tree_keys, v_tiers, v_usage, v_ratings, v_classes, CASE WHEN v_all THEN 76 ELSE v_done END,
-                   v_all, v_sample IS NOT NULL)::stepsync.search_walk,
+                   v_all, v_sample IS NOT NULL, NULL, NULL)::stepsync.search_walk,
                CASE WHEN v_read THEN COALESCE(v_found_ids, '{}') END,
                CASE WHEN v_read THEN COALESCE(v_found_rows, '{}') END)::stepsync.search_gathered;
 END;

@@ -24,7 +24,8 @@ AS $function$
 -- session (Citus keeps its connections to the workers) with generic plans: over sixteen shards, planning
 -- is most of a statement's cost. Not granted to PUBLIC.
 --
--- Its first row is what the walk found (walk; the others null). With p_rows (stepsync._search_ranked passes
+-- Its first row is what the walk found (walk, with this node's group and the number of its shards walked,
+-- by which stepsync._search_gather checks its anchors; the others null). With p_rows (stepsync._search_ranked passes
 -- its limit when the rows may be read as its owner reads them), it also reads, in the same command, the
 -- rows of its best p_rows matches in the search's order (tier, usage_count, rating, id) among those the
 -- merge keeps whatever the other workers found: all of them when it has every match, else those of the
@@ -40,6 +41,7 @@ AS $function$
 DECLARE
     v_shards pg_catalog.regclass[];
     v_trees pg_catalog.regclass[];  -- the shards of public.trees with the same hash ranges
+    v_group integer;                -- this node's group
     g stepsync.search_gathered;
     v_all bigint;
     w stepsync.search_walk;
@@ -50,8 +52,8 @@ BEGIN
                                 ORDER BY s.shardid) FILTER (WHERE p.groupid = l.groupid),
            pg_catalog.array_agg(pg_catalog.format('public.%I', 'trees_' || t.shardid)::pg_catalog.regclass
                                 ORDER BY s.shardid) FILTER (WHERE p.groupid = l.groupid AND t.shardid IS NOT NULL),
-           pg_catalog.count(*)
-      INTO v_shards, v_trees, v_all
+           pg_catalog.count(*), pg_catalog.min(l.groupid)
+      INTO v_shards, v_trees, v_all, v_group
       FROM pg_catalog.pg_dist_shard AS s
       JOIN pg_catalog.pg_dist_placement AS p ON p.shardid = s.shardid
       LEFT JOIN pg_catalog.pg_dist_shard AS t
@@ -62,13 +64,15 @@ BEGIN
         v_trees := NULL;            -- trees not laid out with the library (docs/contract.md §11.1): no rows with the walk
     END IF;
     IF v_shards IS NULL THEN
-        RETURN QUERY SELECT ROW('{}', '{}', '{}', '{}', '{}', '{}', 76, true, true)::stepsync.search_walk,
+        RETURN QUERY SELECT ROW('{}', '{}', '{}', '{}', '{}', '{}', 76, true, true, v_group, 0)::stepsync.search_walk,
                             NULL::uuid, NULL::text;
         RETURN;
     END IF;
     g := stepsync._search_walk(v_shards, pg_catalog.jsonb_populate_record(p_request, pg_catalog.jsonb_build_object(
              'reltuples', p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all)), true, p_rows, v_trees);
     w := g.walk;
+    w.node_group := v_group;
+    w.shards := pg_catalog.cardinality(v_shards);
     RETURN QUERY SELECT w, NULL::uuid, NULL::text;
     IF g.found_ids IS NOT NULL THEN
         RETURN QUERY SELECT NULL::stepsync.search_walk, u.id, u.found_row
