@@ -56,8 +56,12 @@ def files_at(revision: str) -> list[Path]:
 
 
 def install(conn: psycopg.Connection[Any], files: list[Path]) -> None:
-    """FILES on the coordinator, after dropping the search's functions: a revision's file replaces a function
-    with CREATE OR REPLACE, which cannot change its result type (another revision's may differ)."""
+    """FILES on the coordinator, after dropping the search's functions and row types: a revision's file
+    replaces a function with CREATE OR REPLACE, which cannot change its result type, and creates a row type
+    only when it is missing (another revision's may differ: stepsync_0012 added two attributes to
+    stepsync.search_walk)."""
+    conn.execute("DROP TYPE IF EXISTS " + ", ".join(f"stepsync.{t.removesuffix('.sql')}" for t in TYPES)
+                 + " CASCADE")
     dropped = conn.execute("SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc AS p"
                            " WHERE p.pronamespace = 'stepsync'::regnamespace"
                            " AND (p.proname LIKE '\\_search%' OR p.proname IN ('_prepared', 'search_steps'))"
