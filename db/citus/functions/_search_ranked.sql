@@ -211,16 +211,6 @@ BEGIN
                          WHERE c.class <= w.done GROUP BY c.class) AS z) AS y
          WHERE y.running > v_target;
     END IF;
-    IF v_text !~ ' [|] ' THEN
-        SELECT pg_catalog.string_agg(''' t' || pg_catalog.substr(m[1], 2), ' & ')
-          INTO v_title_skeleton
-          FROM pg_catalog.unnest(pg_catalog.string_to_array(v_text, ' & ')) AS i (item),
-               LATERAL pg_catalog.regexp_matches(i.item, '(' || c_lexeme || ')', 'g') AS m
-         WHERE i.item !~ '^!';
-    ELSIF v_text !~ '!' THEN
-        v_title_skeleton := pg_catalog.regexp_replace(pg_catalog.regexp_replace(v_text, '<[0-9-]+>', '&', 'g'),
-                                                      $re$'((?:[^']|'')*)'$re$, $re$' t\1'$re$, 'g');
-    END IF;
     IF v_cut IS NOT NULL
        AND (SELECT pg_catalog.count(*)
               FROM ROWS FROM (pg_catalog.unnest(v_tiers), pg_catalog.unnest(v_classes)) AS u (tier, class)
@@ -228,7 +218,17 @@ BEGIN
         -- Fewer than p_limit title matches among the candidates used 4 times or more: every visible title match
         -- becomes a candidate too. Found through the title keys (' t<lexeme>': the query's terms in the title,
         -- phrases as plain ANDs) by the walk, in the classes it did not fetch; not for a query with an OR and an
-        -- excluded term, or only excluded terms.
+        -- excluded term, or only excluded terms. (The title keys are made only here: most searches need none.)
+        IF v_text !~ ' [|] ' THEN
+            SELECT pg_catalog.string_agg(''' t' || pg_catalog.substr(m[1], 2), ' & ')
+              INTO v_title_skeleton
+              FROM pg_catalog.unnest(pg_catalog.string_to_array(v_text, ' & ')) AS i (item),
+                   LATERAL pg_catalog.regexp_matches(i.item, '(' || c_lexeme || ')', 'g') AS m
+             WHERE i.item !~ '^!';
+        ELSIF v_text !~ '!' THEN
+            v_title_skeleton := pg_catalog.regexp_replace(pg_catalog.regexp_replace(v_text, '<[0-9-]+>', '&', 'g'),
+                                                          $re$'((?:[^']|'')*)'$re$, $re$' t\1'$re$, 'g');
+        END IF;
         v_titles := v_title_skeleton IS NOT NULL;
         IF v_titles AND NOT w.all_matches THEN
             v_gathered := stepsync._search_gather(pg_catalog.jsonb_populate_record(v_request,

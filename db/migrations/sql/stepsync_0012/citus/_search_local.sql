@@ -42,6 +42,7 @@ DECLARE
     v_shards pg_catalog.regclass[];
     v_trees pg_catalog.regclass[];  -- the shards of public.trees with the same hash ranges
     v_group integer;                -- this node's group
+    v_request stepsync.search_request := p_request;
     g stepsync.search_gathered;
     v_all bigint;
     w stepsync.search_walk;
@@ -68,8 +69,8 @@ BEGIN
                             NULL::uuid, NULL::text;
         RETURN;
     END IF;
-    g := stepsync._search_walk(v_shards, pg_catalog.jsonb_populate_record(p_request, pg_catalog.jsonb_build_object(
-             'reltuples', p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all)), true, p_rows, v_trees);
+    v_request.reltuples := p_request.reltuples * pg_catalog.cardinality(v_shards) / v_all;   -- this node's share
+    g := stepsync._search_walk(v_shards, v_request, true, p_rows, v_trees);
     w := g.walk;
     w.node_group := v_group;
     w.shards := pg_catalog.cardinality(v_shards);
