@@ -74,6 +74,7 @@ DECLARE
     v_q_ab pg_catalog.tsquery;
     v_q_abc pg_catalog.tsquery;
     v_account uuid;
+    v_users text;                   -- the read of the user's account from this node's copy of public.users
     v_request stepsync.search_request;
     v_anchors uuid[];               -- one key of stepsync.search_anchors a worker, as kept
     v_setup record;                 -- the request, the anchors, and whether the workers may read the rows
@@ -146,7 +147,23 @@ BEGIN
     v_q_a := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:A', 'g')::pg_catalog.tsquery;
     v_q_ab := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:AB', 'g')::pg_catalog.tsquery;
     v_q_abc := pg_catalog.regexp_replace(v_text, '(' || c_lexeme || ')', '\1:ABC', 'g')::pg_catalog.tsquery;
-    v_account := (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id);
+    -- The user's account. public.users is a reference table, and Citus reads it from the coordinator's own
+    -- copy, in this very backend (local execution): the same read is made here directly, without Citus
+    -- planning it anew at every search (measured: 7 % of the coordinator's work in a rare word's search).
+    -- Through the table when there is no copy here, or when Citus does not execute locally
+    -- (citus.enable_local_execution off: it then reads and writes the copy over a connection).
+    SELECT pg_catalog.format('SELECT u.account_id FROM public.%I AS u WHERE u.id = $1', 'users_' || x.shardid)
+      INTO v_users
+      FROM pg_catalog.pg_dist_shard AS x
+      JOIN pg_catalog.pg_dist_placement AS p ON p.shardid = x.shardid
+     WHERE x.logicalrelid = 'public.users'::pg_catalog.regclass
+       AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group AS g)
+       AND pg_catalog.current_setting('citus.enable_local_execution')::boolean;
+    IF v_users IS NULL THEN
+        v_account := (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id);
+    ELSE
+        EXECUTE v_users INTO v_account USING p_user_id;
+    END IF;
 
     -- The walk: its request, with the statistics it estimates from (those stepsync._search_statistics() gives,
     -- read here with the kept anchors from the one row of stepsync.search_sample_size that holds both): of the
