@@ -341,8 +341,16 @@ STEPSYNC_0010_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql
                         "_search_walk.sql", "_search_gather.sql", "_search_local.sql", "_search_rows.sql",
                         "_search_ranked.sql", "_search_statistics.sql", "_search_statistics_keep.sql",
                         "refresh_search_statistics.sql", "search_steps.sql")
+# stepsync_0011: the rows a worker reads from stepsync._search_read; the anchors kept.
+STEPSYNC_0011_SEARCH = ("search_request.sql", "search_walk.sql", "search_row.sql", "search_gathered.sql",
+                        "search_sample.sql", "_prepared.sql", "_search_anchors.sql", "_search_fetch.sql",
+                        "_search_walk.sql", "_search_gather.sql", "_search_read.sql", "_search_local.sql",
+                        "_search_rows.sql", "_search_ranked.sql", "_search_statistics.sql",
+                        "_search_statistics_keep.sql", "refresh_search_statistics.sql", "search_steps.sql")
 # What the newest revision has and these had not (dropped before their files go back).
 NEWER_SEARCH = ("DROP FUNCTION IF EXISTS stepsync._search_statistics_keep()",
+                "DROP FUNCTION IF EXISTS stepsync._search_row_sql(text, text)",
+                "DROP FUNCTION IF EXISTS stepsync._search_read(uuid[], uuid[], boolean)",
                 "ALTER TABLE stepsync.search_sample_size DROP COLUMN IF EXISTS most_common_elems,"
                 " DROP COLUMN IF EXISTS most_common_elem_freqs, DROP COLUMN IF EXISTS anchors")
 
@@ -360,14 +368,16 @@ def frozen_as_a_coordinator_had_it(revision: str, name: str) -> Path:
 
 @pytest.mark.parametrize("revision, files", [("stepsync_0008", STEPSYNC_0008_SEARCH),
                                              ("stepsync_0009", STEPSYNC_0009_SEARCH),
-                                             ("stepsync_0010", STEPSYNC_0010_SEARCH)])
+                                             ("stepsync_0010", STEPSYNC_0010_SEARCH),
+                                             ("stepsync_0011", STEPSYNC_0011_SEARCH)])
 def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citus_db, revision, files):
     """A coordinator that runs stepsync_0008 (its search files: the walk shared with one node, a search going
     to the workers twice, the walk then the rows) or stepsync_0009 (one round, the rows as row values, the
     statistics from pg_stats) or stepsync_0010 (the rows as text, the statistics kept, the anchors found at
-    every search): `stepsync install` upgrades it to the newest revision, the old signatures go, search
-    gives the same rows, the sample's statistics and the anchors are kept where a search reads them, and
-    doctor finds nothing."""
+    every search) or stepsync_0011 (the anchors kept and checked before every search, the rows read after the
+    walk): `stepsync install` upgrades it to the newest revision (stepsync.search_walk gains its attributes in
+    place), the old signatures go, search gives the same rows, the sample's statistics and the anchors are
+    kept where a search reads them, and doctor finds nothing."""
     from stepsync import history
 
     with psycopg.connect(citus_db, autocommit=True) as conn:
@@ -429,6 +439,21 @@ def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citu
                 " to_regprocedure('stepsync._search_gather(stepsync.search_request)') IS NULL,"
                 " to_regtype('stepsync.search_found') IS NULL, to_regtype('stepsync.search_gathered') IS NOT NULL"
                 ).fetchone() == (True, True, True, True, True, True)
+            assert node.execute(   # stepsync_0012: the walk reads a rare word's rows, and says where it walked
+                "SELECT to_regprocedure('stepsync._search_walk(regclass[], stepsync.search_request, boolean, integer,"
+                " regclass[])') IS NOT NULL,"
+                " to_regprocedure('stepsync._search_walk(regclass[], stepsync.search_request, boolean)') IS NULL,"
+                " pg_get_function_result('stepsync._search_walk(regclass[], stepsync.search_request, boolean,"
+                " integer, regclass[])'::regprocedure),"
+                " to_regprocedure('stepsync._search_fetch(text, boolean, stepsync.search_request, tsquery, integer,"
+                " boolean, integer)') IS NULL,"
+                " to_regprocedure('stepsync._search_row_sql(text, text)') IS NOT NULL,"
+                " (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute AS a JOIN pg_type AS t"
+                "   ON a.attrelid = t.typrelid WHERE t.oid = 'stepsync.search_walk'::regtype AND a.attnum > 0"
+                "   AND NOT a.attisdropped)").fetchone() == (
+                    True, True, "stepsync.search_gathered", True, True,
+                    ["ids", "tree_keys", "tiers", "usage_counts", "ratings", "classes", "done", "all_matches",
+                     "sampled", "node_group", "shards"])
             assert node.execute(
                 "SELECT pg_get_function_result('stepsync._search_local(uuid, stepsync.search_request, integer)'"
                 "::regprocedure)").fetchone() == (

@@ -1579,6 +1579,93 @@ def test_search_keeps_its_anchors_and_finds_them_again_when_they_no_longer_hold(
         cdb.conn.execute("RESET ROLE")
 
 
+def test_search_checks_its_kept_anchors_by_the_workers_answers(cdb):
+    """stepsync_0012: a search takes the kept anchors unchecked; each worker's answer names its node and the
+    shards it walked, and when the kept keys reach a worker twice, miss one, or are none, the search finds
+    them again (stepsync._search_anchors) and the workers walk again: the same rows, one more walk, and
+    stepsync doctor says so until stepsync.refresh_search_statistics() keeps good ones."""
+    build_search_library(cdb.conn)
+    cdb.conn.execute("SELECT stepsync.refresh_search_statistics()")
+    kept = cdb.value("SELECT anchors FROM stepsync.search_sample_size")
+    with_kept = run_searches(cdb.conn)
+    sql = "SELECT * FROM stepsync.search_steps(%s, 'reset')"
+
+    def walks() -> int:
+        return len([c for c in remote_commands(cdb.conn, sql, (AUTHOR,)) if "stepsync._search_local(" in c])
+
+    def findings() -> list[tuple]:
+        doctor = run(cdb.url, "doctor", "--json")
+        return [(f["check"], f["object"], f["message"]) for f in json.loads(doctor.stdout)["findings"]]
+
+    assert walks() == 2 and findings() == []
+    group_of = ("SELECT p.groupid FROM pg_dist_placement AS p"
+                " WHERE p.shardid = get_shard_id_for_distribution_column('public.step_library', %s::uuid)")
+    first_group = cdb.value(group_of, (str(kept[0]),))
+    twice = cdb.value(
+        "SELECT k.key FROM generate_series(1, 4095) AS n, LATERAL (SELECT stepsync._search_anchor(n) AS key) AS k"
+        " WHERE (SELECT p.groupid FROM pg_dist_placement AS p WHERE p.shardid ="
+        "        get_shard_id_for_distribution_column('public.step_library', k.key)) = %s"
+        "   AND k.key <> %s ORDER BY n LIMIT 1", (first_group, kept[0]))
+    stale = ("search", "stepsync.search_sample_size",
+             "the anchors kept in stepsync.search_sample_size no longer reach each node that holds the library"
+             " once (a shard moved or split, or a node added, since they were kept): every search finds them"
+             " again and walks twice (the same rows, slower): run SELECT stepsync.refresh_search_statistics()"
+             " as the tables' owner")
+    none_kept = ("search", "stepsync.search_sample_size",
+                 "no anchors are kept in stepsync.search_sample_size: every search finds them first (the same rows,"
+                 " slower): run SELECT stepsync.refresh_search_statistics() as the tables' owner")
+    # Two keys on one worker (both walk there: 2, then 2 again); one key (1, then 2); none kept (found first: 2).
+    for wrong, expected_walks, expected_findings in (([kept[0], twice], 4, [stale]), ([kept[0]], 3, [stale]),
+                                                     ([], 2, [none_kept]), (None, 2, [none_kept])):
+        cdb.conn.execute("UPDATE stepsync.search_sample_size SET anchors = %s", (wrong,))
+        assert run_searches(cdb.conn) == with_kept, wrong
+        assert walks() == expected_walks, wrong
+        assert findings() == expected_findings, wrong
+    cdb.conn.execute("SELECT stepsync.refresh_search_statistics()")
+    assert cdb.value("SELECT anchors FROM stepsync.search_sample_size") == kept
+    assert walks() == 2 and findings() == []
+
+
+def test_a_rare_words_rows_are_read_in_the_walks_own_scan(cdb):
+    """stepsync_0012: when one scan finds every match (a rare word's way, path A), the walk on a worker reads
+    the rows of its best matches in that same statement, made as stepsync._search_row_sql says: the same
+    rows, the same text, as stepsync._search_read reads by their keys. A walk by class (path B) reads none:
+    stepsync._search_local then reads them after it."""
+    build_search_library(cdb.conn)
+    port = cdb.value("SELECT min(nodeport) FROM pg_dist_node WHERE groupid <> 0")
+    with psycopg.connect(url_for(cdb.name, port=port), autocommit=True) as worker:
+        shards = worker.execute(
+            "SELECT array_agg(format('public.%I', 'step_library_' || s.shardid)::regclass ORDER BY s.shardid),"
+            "       array_agg(format('public.%I', 'trees_' || t.shardid)::regclass ORDER BY s.shardid)"
+            "  FROM pg_dist_shard AS s JOIN pg_dist_placement AS p ON p.shardid = s.shardid"
+            "  JOIN pg_dist_shard AS t ON t.logicalrelid = 'public.trees'::regclass"
+            "   AND t.shardminvalue = s.shardminvalue"
+            " WHERE s.logicalrelid = 'public.step_library'::regclass"
+            "   AND p.groupid = (SELECT groupid FROM pg_dist_local_group)").fetchone()
+        request = ("ROW(%(user)s, %(account)s, 'restart'::tsquery, 'restart:A'::tsquery, 'restart:AB'::tsquery,"
+                   " 'restart:ABC'::tsquery, NULL, NULL, NULL, 200, false, NULL, NULL, NULL, NULL, 353,"
+                   " %(estimate)s, NULL, NULL, NULL)::stepsync.search_request")
+        walk = ("SELECT (g).found_ids, (g).found_rows, ((g).walk).ids, ((g).walk).tree_keys, ((g).walk).all_matches"
+                f" FROM (SELECT stepsync._search_walk(%(shards)s, {request}, true, 15, %(trees)s) AS g) AS x")
+        params = {"user": AUTHOR, "account": ACCOUNT, "shards": shards[0], "trees": shards[1], "estimate": None}
+        found_ids, found_rows, ids, keys, all_matches = worker.execute(walk, params).fetchone()
+        assert all_matches and len(ids) > 15 and len(found_ids) == 15
+        read = worker.execute("SELECT found_id, found_row FROM stepsync._search_read(%s, %s, true)",
+                              ([keys[ids.index(i)] for i in found_ids], found_ids)).fetchall()
+        assert sorted(read) == sorted(zip(found_ids, found_rows, strict=True))
+        # The rows of this worker's best 15 matches in the search's order (tier, usage_count, rating, id).
+        tiers, usage, ratings = worker.execute(
+            "SELECT ((g).walk).tiers, ((g).walk).usage_counts, ((g).walk).ratings"
+            f" FROM (SELECT stepsync._search_walk(%(shards)s, {request}, true, 15, %(trees)s) AS g) AS x",
+            params).fetchone()
+        order = sorted(zip(ids, tiers, usage, ratings, strict=True),
+                       key=lambda m: (-m[1], -m[2], m[3] is None, -(m[3] or 0), m[0]))
+        assert set(found_ids) == {m[0] for m in order[:15]}
+        params["estimate"] = 1000000   # the walk by class
+        found_ids, found_rows, ids, keys, all_matches = worker.execute(walk, params).fetchone()
+        assert (found_ids, found_rows) == (None, None) and ids
+
+
 def test_search_walks_again_when_the_first_round_falls_short(cdb, db):
     """Every match on one worker's shards: that worker's first round stops at its share of T, the other has
     none, and together they have no more than T; the second round walks with T itself. The rows are those

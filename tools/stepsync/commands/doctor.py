@@ -571,18 +571,33 @@ def _check_row_security(conn: psycopg.Connection[Any]) -> list[Finding]:
 
 def _check_search_anchors(conn: psycopg.Connection[Any]) -> list[Finding]:
     """On Citus: a search reaches every worker through one row of stepsync.search_anchors (docs/contract.md
-    §11.4); without it, search goes through the distributed tables (the same rows, slower)."""
+    §11.4); without it, search goes through the distributed tables (the same rows, slower). The keys a search
+    uses are those kept in stepsync.search_sample_size; when they no longer reach each worker once (a shard
+    moved or split, a worker added since they were kept), every search finds them again and walks twice."""
     if scalar(conn, "SELECT pg_catalog.to_regclass('stepsync.search_anchors')") is None:
         return []
     anchors = scalar(conn, "SELECT stepsync._search_anchors()") or []
     found = scalar(conn, "SELECT count(*) FROM stepsync.search_anchors WHERE tree_key = ANY(%s)", (anchors,))
-    if found == len(anchors):
-        return []
-    return [Finding("search", "stepsync.search_anchors",
-                    f"stepsync.search_anchors lacks the rows through which search reaches {len(anchors) - found} of"
-                    f" the {len(anchors)} nodes that hold the library: search goes through the distributed tables"
-                    " there (the same rows, slower): run SELECT stepsync.refresh_search_statistics() as the"
-                    " tables' owner", {"nodes": len(anchors), "reached": found})]
+    findings = []
+    if found != len(anchors):
+        findings.append(Finding(
+            "search", "stepsync.search_anchors",
+            f"stepsync.search_anchors lacks the rows through which search reaches {len(anchors) - found} of"
+            f" the {len(anchors)} nodes that hold the library: search goes through the distributed tables"
+            " there (the same rows, slower): run SELECT stepsync.refresh_search_statistics() as the"
+            " tables' owner", {"nodes": len(anchors), "reached": found}))
+    row = conn.execute("SELECT z.anchors FROM stepsync.search_sample_size AS z").fetchone()
+    kept = list(row[0] or []) if row is not None else None
+    if kept is not None and anchors and kept != list(anchors):
+        findings.append(Finding(
+            "search", "stepsync.search_sample_size",
+            ("the anchors kept in stepsync.search_sample_size no longer reach each node that holds the library"
+             " once (a shard moved or split, or a node added, since they were kept): every search finds them"
+             " again and walks twice" if kept else
+             "no anchors are kept in stepsync.search_sample_size: every search finds them first")
+            + " (the same rows, slower): run SELECT stepsync.refresh_search_statistics() as the tables' owner",
+            {"kept": [str(k) for k in kept], "anchors": [str(a) for a in anchors]}))
+    return findings
 
 
 def collect(conn: psycopg.Connection[Any], exact_conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
