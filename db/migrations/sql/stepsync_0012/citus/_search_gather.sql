@@ -108,7 +108,7 @@ BEGIN
              WHERE a.tree_key = ANY (v_anchors) LOOP
             IF v_answer.found_id IS NOT NULL THEN
                 -- array variables, not the fields of v_out: an array variable grows in place, a field is
-                -- copied whole at every row (measured: 0.15 ms a search for 30 rows)
+                -- copied whole at every row (measured: about 0.1 ms a search for 30 rows)
                 v_found_ids := v_found_ids || v_answer.found_id;
                 v_found_rows := v_found_rows || v_answer.found_row;
             ELSIF (v_answer.walk).ids IS NOT NULL THEN
