@@ -8,9 +8,10 @@ changes but the revision that schema stepsync's comment names (stepsync status r
 What a rare word's search spent, cut (docs/benchmarks.md, "Citus against one node
 (stepsync_0012)"):
   * on a worker, when one scan finds every match (path A), stepsync._search_walk reads
-    the rows of its best matches in that same statement (each match carries its row from
-    the scan), instead of stepsync._search_read reading them by their keys after it. The
-    row is made in one place, stepsync._search_row_sql (new), which _search_read shares.
+    the rows of its best matches in that same statement (by their primary key, after the
+    scan's matches are ranked), instead of stepsync._search_read reading them in a second
+    statement after it. The row is made in one place, stepsync._search_row_sql (new),
+    which _search_read shares.
     _search_walk takes p_read and p_trees and returns a stepsync.search_gathered;
     _search_fetch takes $17 and returns the rows read (their result types changed: the
     files drop the old signatures first);
