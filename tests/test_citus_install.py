@@ -371,7 +371,7 @@ def frozen_as_a_coordinator_had_it(revision: str, name: str) -> Path:
                                              ("stepsync_0010", STEPSYNC_0010_SEARCH),
                                              ("stepsync_0011", STEPSYNC_0011_SEARCH)])
 def test_an_install_of_a_revision_with_the_search_walk_is_upgraded_in_place(citus_db, revision, files):
-    """A coordinator that runs stepsync_0008 (its search files: the walk shared with one node, a search going
+    """A coordinator that runs stepsync_0008 (its search files: the walk on the workers, a search going
     to the workers twice, the walk then the rows) or stepsync_0009 (one round, the rows as row values, the
     statistics from pg_stats) or stepsync_0010 (the rows as text, the statistics kept, the anchors found at
     every search) or stepsync_0011 (the anchors kept and checked before every search, the rows read after the

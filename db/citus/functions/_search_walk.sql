@@ -88,7 +88,7 @@ DECLARE
        AND pg_catalog.ts_match_vq(s.search_vector, $11)$sql$;
     r stepsync.search_request := p_request;
     v_from text;
-    v_trees text;                   -- p_trees, as one
+    v_trees text;                   -- p_trees, as one (v_from's way)
     v_found_ids uuid[];             -- path A's rows read (p_read): their ids,
     v_found_rows text[];            -- and their text
     v_read boolean := false;        -- path A read the rows of the best p_read, and found every match
@@ -141,13 +141,13 @@ DECLARE
     v_enough boolean := false;      -- more than T matches in classes 1..v_done
 BEGIN
     -- The tables, as one: a single table as itself, several as their UNION ALL (the planner scans each
-    -- one's index for every condition below).
-    v_from := CASE WHEN pg_catalog.cardinality(p_from) = 1 THEN p_from[1]::text
-                   ELSE '(' || (SELECT pg_catalog.string_agg('SELECT * FROM ' || t.t::text, ' UNION ALL ')
-                                  FROM pg_catalog.unnest(p_from) AS t (t)) || ')' END;
-    v_trees := CASE WHEN pg_catalog.cardinality(p_trees) = 1 THEN p_trees[1]::text
-                    ELSE '(' || (SELECT pg_catalog.string_agg('SELECT * FROM ' || t.t::text, ' UNION ALL ')
-                                   FROM pg_catalog.unnest(p_trees) AS t (t)) || ')' END;
+    -- one's index for every condition below); the same for p_trees (null without it).
+    SELECT CASE WHEN pg_catalog.count(t.library) = 1 THEN pg_catalog.min(t.library::text)
+                ELSE '(' || pg_catalog.string_agg('SELECT * FROM ' || t.library::text, ' UNION ALL ') || ')' END,
+           CASE WHEN pg_catalog.count(t.flows) = 1 THEN pg_catalog.min(t.flows::text)
+                ELSE '(' || pg_catalog.string_agg('SELECT * FROM ' || t.flows::text, ' UNION ALL ') || ')' END
+      INTO v_from, v_trees
+      FROM ROWS FROM (pg_catalog.unnest(p_from), pg_catalog.unnest(p_trees)) AS t (library, flows);
     v_audiences := ARRAY[' p'] || CASE WHEN r.account_id IS NOT NULL THEN ARRAY[' a' || r.account_id::text] END
                    || CASE WHEN r.user_id IS NOT NULL THEN ARRAY[' u' || r.user_id::text] END;
     v_kinds := CASE WHEN r.step_type IS NULL THEN ARRAY['action', 'solution']

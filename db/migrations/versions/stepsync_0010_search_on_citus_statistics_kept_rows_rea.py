@@ -1,4 +1,4 @@
-"""search on Citus: statistics kept, rows read by key, fewer rows brought back, as text.
+"""search on Citus: statistics kept; fewer rows brought back from the workers, as text.
 
 Only the distributed variant changes (docs/contract.md §11.4): the frozen copies in
 db/migrations/sql/stepsync_0010/citus/, written by tools/freeze_revision.py from
@@ -10,16 +10,15 @@ What a rare word's search spent on the coordinator and the workers, cut:
     search_sample.sql; stepsync._search_statistics_keep, called by
     stepsync.refresh_search_statistics() and by the install, search_statistics_keep.sql),
     and stepsync._search_statistics reads them there instead of pg_stats;
-  * a worker reads the rows of its best matches (stepsync._search_rows) with one
-    prepared statement of two array parameters over its shards, each pair in the shard
-    its key hashes into (worker_hash), instead of a statement with two parameters a shard;
   * each worker reads the rows of its share of the limit and two standard deviations
     more (15 of 20 with two workers), not the whole limit (stepsync._search_ranked);
     search_steps reads any other row after the walk, as before;
   * the rows come back as their text with their ids (stepsync._search_local,
     stepsync._search_gather, whose results change: each file drops the function first),
     turned back into rows only for the rows a search returns; the row type
-    stepsync.search_found, which carried them, goes.
+    stepsync.search_found, which carried them, goes (stepsync.search_gathered, new);
+  * stepsync._search_rows and search_steps type their empty arrays (plpgsql_check);
+    their statements are stepsync_0009's.
 
 Revision ID: stepsync_0010
 Revises: stepsync_0009

@@ -6,7 +6,7 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- stepsync._search_anchors(): one key of stepsync.search_anchors for every node that holds shards of
--- public.step_library (docs/contract.md §11.3), in the order stepsync._search_anchor gives them: a query
+-- public.step_library (docs/contract.md §11.4), in the order stepsync._search_anchor gives them: a query
 -- on stepsync.search_anchors filtered on these keys runs on each such node once. Null when the library
 -- has no shards. The keys hash into shards at random, so the first few reach every node.
 DECLARE
@@ -39,4 +39,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._search_anchors() IS
-    'Internal (Citus): one key of stepsync.search_anchors for every node that holds shards of public.step_library, through which a search reaches each node once (docs/contract.md §11.3).';
+    'Internal (Citus): one key of stepsync.search_anchors for every node that holds shards of public.step_library, through which a search reaches each node once (docs/contract.md §11.4).';

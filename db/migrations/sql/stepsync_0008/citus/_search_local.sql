@@ -9,7 +9,7 @@ SET enable_seqscan = off
 AS $function$
 -- stepsync._search_local(p_anchor, p_request): stepsync._search_walk over the shards of
 -- public.step_library that Citus's metadata places on this node (pg_dist_placement in this node's group,
--- pg_dist_local_group), for stepsync._search_gather (docs/contract.md §11.3), which calls it on the row
+-- pg_dist_local_group), for stepsync._search_gather (docs/contract.md §11.4), which calls it on the row
 -- p_anchor of stepsync.search_anchors so that Citus runs it on one worker. The walk estimates from this
 -- node's share of the library's rows (its shards of all), and prepares its statements once in the
 -- session (Citus keeps its connections to the workers) with generic plans: over sixteen shards, planning
@@ -35,6 +35,6 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._search_local(uuid, stepsync.search_request) IS
-    'Internal (Citus): stepsync._search_walk over the shards of public.step_library on this node, for stepsync._search_gather, which reaches each worker through one row of stepsync.search_anchors (docs/contract.md §11.3).';
+    'Internal (Citus): stepsync._search_walk over the shards of public.step_library on this node, for stepsync._search_gather, which reaches each worker through one row of stepsync.search_anchors (docs/contract.md §11.4).';
 
 REVOKE ALL ON FUNCTION stepsync._search_local(uuid, stepsync.search_request) FROM PUBLIC;

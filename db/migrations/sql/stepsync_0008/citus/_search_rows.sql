@@ -9,7 +9,7 @@ AS $function$
 -- stepsync._search_rows(p_anchor, p_keys, p_ids): the rows of public.step_library whose (tree_key, id)
 -- is one of the pairs (p_keys[i], p_ids[i]), each with its flow's name (public.trees by tree_key), as stepsync.search_steps
 -- returns them (its columns as declared: text for varchar, timestamptz for timestamp), for
--- stepsync.search_steps on Citus (docs/contract.md §11.3), which calls it on one row p_anchor of
+-- stepsync.search_steps on Citus (docs/contract.md §11.4), which calls it on one row p_anchor of
 -- stepsync.search_anchors a worker: each worker reads them from its own shards, by their primary key, one
 -- command a worker (a read of the distributed table sends a command to every shard holding one of the keys,
 -- about 0.4 ms each). With p_anchor null, on the coordinator: through the distributed tables.
@@ -17,6 +17,9 @@ AS $function$
 -- With the caller's rights: the shards have the tables' grants and row-level security policies, so it
 -- returns what a query of the tables would. One statement over all of the node's shards, prepared once
 -- in the session (stepsync._prepared): each shard answers from its primary key.
+-- Its statements are built from shard names and %L-quoted values only, so plpgsql_check's check of
+-- EXECUTE's text is off here:
+-- @plpgsql_check_options: security_warnings = false
 DECLARE
     -- The rows, from a FROM item that has step_library's columns and the flow's name (source_tree_name).
     c_sql constant text := $sql$
@@ -75,4 +78,4 @@ END;
 $function$;
 
 COMMENT ON FUNCTION stepsync._search_rows(uuid, uuid[], uuid[]) IS
-    'Internal (Citus): the rows of public.step_library with the given (tree_key, id), with their flow''s name, as stepsync.search_steps returns them, read from this worker''s own shards with the caller''s rights (through the distributed tables when the anchor is null); stepsync.search_steps calls it once a worker (docs/contract.md §11.3).';
+    'Internal (Citus): the rows of public.step_library with the given (tree_key, id), with their flow''s name, as stepsync.search_steps returns them, read from this worker''s own shards with the caller''s rights (through the distributed tables when the anchor is null); stepsync.search_steps calls it once a worker (docs/contract.md §11.4).';

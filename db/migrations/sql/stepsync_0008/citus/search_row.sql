@@ -1,5 +1,5 @@
 -- stepsync.search_row (Citus): one row of stepsync.search_steps's result but its rank, as
--- stepsync._search_rows reads it on a worker (docs/contract.md §11.3). Created once; kept when it exists.
+-- stepsync._search_rows reads it on a worker (docs/contract.md §11.4). Created once; kept when it exists.
 DO $stepsync$
 BEGIN
     IF pg_catalog.to_regtype('stepsync.search_row') IS NULL THEN

@@ -99,7 +99,7 @@ DECLARE
     v_complete boolean[];
     v_keys uuid[];
     v_anchors uuid[] := stepsync._search_anchors();
-    v_row record;
+    v_found stepsync.search_row[];
     v_rows stepsync.search_row[] := '{}';
     v_reads integer := 0;
 BEGIN
@@ -113,11 +113,11 @@ BEGIN
     END IF;
     -- The rows, read on each worker from its own shards (stepsync._search_rows), or through the distributed
     -- tables when a worker's anchor is missing.
-    FOR v_row IN SELECT stepsync._search_rows(a.tree_key, v_keys, v_ids) AS found
-                   FROM stepsync.search_anchors AS a
-                  WHERE a.tree_key = ANY (v_anchors) LOOP
+    FOR v_found IN SELECT stepsync._search_rows(a.tree_key, v_keys, v_ids)
+                     FROM stepsync.search_anchors AS a
+                    WHERE a.tree_key = ANY (v_anchors) LOOP
         v_reads := v_reads + 1;
-        v_rows := v_rows || v_row.found;
+        v_rows := v_rows || v_found;
     END LOOP;
     IF v_reads < pg_catalog.cardinality(v_anchors) THEN
         v_rows := stepsync._search_rows(NULL, v_keys, v_ids);

@@ -39,9 +39,6 @@ DECLARE
     v_request stepsync.search_request := p_request;
     v_reached integer;              -- the workers that answered
     v_walks stepsync.search_walk[];
-    v_done integer;                 -- the least class any worker reached
-    v_all boolean;                  -- every worker has every match
-    v_sampled boolean;              -- every worker fetched class 13 first
     v_out stepsync.search_found;
 BEGIN
     IF p_anchors IS NULL THEN
@@ -58,10 +55,8 @@ BEGIN
         -- then brings the rows here as they are, rather than aggregating on the workers.
         SELECT pg_catalog.array_agg(f.walk ORDER BY (f.walk).done) FILTER (WHERE (f.walk).ids IS NOT NULL),
                COALESCE(pg_catalog.array_agg(f.found ORDER BY (f.found).id) FILTER (WHERE (f.found).id IS NOT NULL),
-                        '{}'),
-               pg_catalog.min((f.walk).done), pg_catalog.bool_and((f.walk).all_matches),
-               pg_catalog.bool_and((f.walk).sampled)
-          INTO v_walks, v_out.rows, v_done, v_all, v_sampled
+                        '{}')
+          INTO v_walks, v_out.rows
           FROM stepsync.search_anchors AS a
          CROSS JOIN LATERAL stepsync._search_local(a.tree_key, v_request, p_rows) AS f
          WHERE a.tree_key = ANY (p_anchors);
@@ -70,12 +65,13 @@ BEGIN
             RETURN ROW(stepsync._search_walk(ARRAY['public.step_library'::pg_catalog.regclass], p_request),
                        '{}')::stepsync.search_found;
         END IF;
-        -- The workers' matches as one walk's: every match of every worker, up to the least class any reached
-        -- (v_done; null rows, the workers' reads, count in none of the aggregates above).
+        -- The workers' matches as one walk's: every match of every worker, up to the least class any reached.
         SELECT ROW(COALESCE(pg_catalog.array_agg(u.id), '{}'), COALESCE(pg_catalog.array_agg(u.tree_key), '{}'),
                    COALESCE(pg_catalog.array_agg(u.tier), '{}'), COALESCE(pg_catalog.array_agg(u.usage_count), '{}'),
                    COALESCE(pg_catalog.array_agg(u.rating), '{}'), COALESCE(pg_catalog.array_agg(u.class), '{}'),
-                   v_done, v_all, v_sampled)::stepsync.search_walk
+                   (SELECT pg_catalog.min(x.done) FROM pg_catalog.unnest(v_walks) AS x),
+                   (SELECT pg_catalog.bool_and(x.all_matches) FROM pg_catalog.unnest(v_walks) AS x),
+                   (SELECT pg_catalog.bool_and(x.sampled) FROM pg_catalog.unnest(v_walks) AS x))::stepsync.search_walk
           INTO v_out.walk
           FROM pg_catalog.unnest(v_walks) AS w,
                ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tree_keys), pg_catalog.unnest(w.tiers),

@@ -1,6 +1,6 @@
 -- stepsync._search_local (Citus only): the explanation is the comment at the top of its body (\sf shows it).
--- Since stepsync_0009 it takes p_rows and returns rows (its walk, then the rows it read): the old signature
--- goes.
+-- Since stepsync_0009 it returns rows (the matches, and the rows read with them) and takes p_rows: the old
+-- signature goes.
 DROP FUNCTION IF EXISTS stepsync._search_local(uuid, stepsync.search_request);
 CREATE OR REPLACE FUNCTION stepsync._search_local(p_anchor uuid, p_request stepsync.search_request, p_rows integer)
 RETURNS TABLE (walk stepsync.search_walk, found stepsync.search_row)

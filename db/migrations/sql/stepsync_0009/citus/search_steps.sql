@@ -103,7 +103,7 @@ DECLARE
     v_unread uuid[];
     v_anchors uuid[];
     v_found stepsync.search_row[];
-    v_more stepsync.search_row[] := '{}'::stepsync.search_row[];
+    v_more stepsync.search_row[] := '{}';
     v_reads integer := 0;
 BEGIN
     SELECT pg_catalog.array_agg(c.id ORDER BY c.position), pg_catalog.array_agg(c.tier ORDER BY c.position),

@@ -1,4 +1,5 @@
 -- stepsync._search_rows (Citus only): the explanation is the comment at the top of its body (\sf shows it).
+-- stepsync_0010 types its empty arrays (plpgsql_check's warning); the rest is as in stepsync_0009.
 CREATE OR REPLACE FUNCTION stepsync._search_rows(p_anchor uuid, p_keys uuid[], p_ids uuid[])
 RETURNS stepsync.search_row[]
 LANGUAGE plpgsql
@@ -16,10 +17,7 @@ AS $function$
 --
 -- With the caller's rights: the shards have the tables' grants and row-level security policies, so it
 -- returns what a query of the tables would. One statement over all of the node's shards, prepared once
--- in the session (stepsync._prepared), with the pairs as its two parameters: each shard answers from its
--- primary key, for the pairs whose key hashes into its range (pg_catalog.worker_hash: as Citus places
--- rows). Since stepsync_0010; before, a statement with two parameters a shard, each shard's pairs
--- sorted out here at every call.
+-- in the session (stepsync._prepared): each shard answers from its primary key.
 -- Its statements are built from shard names and %L-quoted values only, so plpgsql_check's check of
 -- EXECUTE's text is off here:
 -- @plpgsql_check_options: security_warnings = false
@@ -32,44 +30,49 @@ DECLARE
                    r.source_node_id::varchar, r.is_flow_synced, r.last_synced_at::timestamptz, r.forked_from_id,
                    r.source_tree_name::text)::stepsync.search_row)
           FROM %s AS r$sql$;
-    -- One pair of co-located tables: the entries of the pairs given (parameters $1 and $2) with their flow
-    -- (by tree_key), as the condition %3$s picks them.
+    -- One pair of co-located tables: the entries of the keys and ids given (parameters %3$s and %4$s) with
+    -- their flow (by tree_key).
     c_pair constant text := 'SELECT s.*, t.name AS source_tree_name FROM %1$s AS s'
                             ' LEFT JOIN %2$s AS t ON t.id = s.tree_key AND s.source_tree_id IS NOT NULL'
-                            ' WHERE %3$s';
-    -- Through the distributed tables, which Citus prunes to the shards of the keys.
-    c_any constant text := 's.tree_key = ANY ($1) AND s.id = ANY ($2)';
-    -- On a worker's shards: each pair, by the primary key, in the shard whose range (%s to %s) holds the hash
-    -- of its key (as Citus places it).
-    c_range constant text := '(s.tree_key, s.id) IN (SELECT k.key, k.id'
-                             ' FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k (key, id)'
-                             ' WHERE pg_catalog.worker_hash(k.key) BETWEEN %s AND %s)';
+                            ' WHERE s.tree_key = ANY (%3$s) AND s.id = ANY (%4$s)';
     v_from text;
+    v_types text;
+    v_args text;
     v_rows stepsync.search_row[];
 BEGIN
     IF p_anchor IS NULL THEN
-        EXECUTE pg_catalog.format(c_sql, '(' || pg_catalog.format(c_pair, 'public.step_library', 'public.trees', c_any)
+        EXECUTE pg_catalog.format(c_sql, '(' || pg_catalog.format(c_pair, 'public.step_library', 'public.trees', '$1', '$2')
                                          || ')')
            INTO v_rows USING p_keys, p_ids;
         RETURN COALESCE(v_rows, '{}'::stepsync.search_row[]);
     END IF;
-    -- This node's shards of step_library, each with the shard of trees that holds the same range of keys.
-    SELECT '(' || pg_catalog.string_agg(pg_catalog.format(c_pair, pg_catalog.format('public.%I', 'step_library_' || l.shardid),
-                                                          pg_catalog.format('public.%I', 'trees_' || t.shardid),
-                                                          pg_catalog.format(c_range, l.shardminvalue, l.shardmaxvalue)),
-                                        ' UNION ALL ' ORDER BY l.shardid) || ')'
-      INTO v_from
-      FROM pg_catalog.pg_dist_shard AS l
-      JOIN pg_catalog.pg_dist_shard AS t
-        ON t.logicalrelid = 'public.trees'::pg_catalog.regclass AND t.shardminvalue = l.shardminvalue
-      JOIN pg_catalog.pg_dist_placement AS p ON p.shardid = l.shardid
-     WHERE l.logicalrelid = 'public.step_library'::pg_catalog.regclass
-       AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group AS g);
+    -- This node's shards of step_library, each with the shard of trees that holds the same hash range, and
+    -- the keys and ids given that are in it: two parameters a shard, so that each shard looks up its own
+    -- rows only (by its primary key), and one statement serves every search.
+    WITH k AS (SELECT u.key, u.id, pg_catalog.get_shard_id_for_distribution_column('public.step_library', u.key) AS shard
+                 FROM ROWS FROM (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_ids)) AS u (key, id))
+    SELECT '(' || pg_catalog.string_agg(pg_catalog.format(c_pair, pg_catalog.format('public.%I', 'step_library_' || x.library),
+                                                          pg_catalog.format('public.%I', 'trees_' || x.trees),
+                                                          '$' || (2 * x.n - 1), '$' || (2 * x.n)),
+                                        ' UNION ALL ' ORDER BY x.n) || ')',
+           pg_catalog.string_agg('uuid[], uuid[]', ', ' ORDER BY x.n),
+           pg_catalog.string_agg(pg_catalog.format('%L, %L', COALESCE(x.keys, '{}'), COALESCE(x.ids, '{}')), ', '
+                                 ORDER BY x.n)
+      INTO v_from, v_types, v_args
+      FROM (SELECT l.shardid AS library, t.shardid AS trees,
+                   pg_catalog.row_number() OVER (ORDER BY l.shardid) AS n,
+                   (SELECT pg_catalog.array_agg(k.key) FROM k WHERE k.shard = l.shardid) AS keys,
+                   (SELECT pg_catalog.array_agg(k.id) FROM k WHERE k.shard = l.shardid) AS ids
+              FROM pg_catalog.pg_dist_shard AS l
+              JOIN pg_catalog.pg_dist_shard AS t
+                ON t.logicalrelid = 'public.trees'::pg_catalog.regclass AND t.shardminvalue = l.shardminvalue
+              JOIN pg_catalog.pg_dist_placement AS p ON p.shardid = l.shardid
+             WHERE l.logicalrelid = 'public.step_library'::pg_catalog.regclass
+               AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group AS g)) AS x;
     IF v_from IS NULL THEN
         RETURN '{}'::stepsync.search_row[];
     END IF;
-    EXECUTE pg_catalog.format('EXECUTE %I (%L, %L)', stepsync._prepared(pg_catalog.format(c_sql, v_from), 'uuid[], uuid[]'),
-                              p_keys, p_ids)
+    EXECUTE pg_catalog.format('EXECUTE %I (%s)', stepsync._prepared(pg_catalog.format(c_sql, v_from), v_types), v_args)
        INTO v_rows;
     RETURN COALESCE(v_rows, '{}'::stepsync.search_row[]);
 END;

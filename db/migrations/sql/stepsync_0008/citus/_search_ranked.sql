@@ -1,4 +1,7 @@
--- stepsync._search_ranked: the explanation is the comment at the top of its body (\sf shows it).
+-- stepsync._search_ranked on Citus: the distributed variant of db/functions/_search_ranked.sql (docs/contract.md
+-- §6.8, §11.4): the same rule, the same checks, the same rows, with the walk over the library done by every
+-- worker over its own shards (stepsync._search_gather); and each match's tree_key in the result, by which
+-- search_steps reads the rows. The explanation is the comment at the top of its body (\sf shows it).
 -- Its result gained tree_key in stepsync_0008, and a function's result type can only be dropped, not replaced.
 DROP FUNCTION IF EXISTS stepsync._search_ranked(uuid, text, text, text, uuid, integer);
 CREATE OR REPLACE FUNCTION stepsync._search_ranked(
@@ -20,8 +23,8 @@ SET enable_seqscan = off
 SET jit = off  -- with sequential scans off, a catalog look-up's cost estimate passes JIT's threshold (measured: 180 ms)
 AS $function$
 -- stepsync._search_ranked(...): the work of stepsync.search_steps (its arguments, the rule in its
--- body): the matches it returns, best first, as (id, tier, usage_count, rating, complete, tree_key: on
--- Citus, the row's distribution key; null on one node); tier 4
+-- body): the matches it returns, best first, as (id, tier, usage_count, rating, complete, tree_key: the
+-- row's distribution key); tier 4
 -- is a match on the title alone, 3 on title and group label, 2 with the instructions, 1 anywhere.
 -- search_steps reads their rows with its caller's rights.
 --
@@ -41,11 +44,12 @@ AS $function$
 --  * it returns ids and ranks only; search_steps then reads the rows through the caller's rights,
 --    so the application's own policies on step_library and trees (the flow's name) hold too.
 --
--- How (the rule decides the result; the walk only decides the cost): stepsync._search_gather walks
--- the library for the matches (stepsync._search_walk, whose body says how; on Citus on every worker
--- at once, over its own shards), from the first popularity class on, until more than T are in hand;
--- the cut, the title rule and the order are taken here from what it found. Every statement is planned
--- for its own values (plan_cache_mode), and without sequential scans (enable_seqscan).
+-- How (the rule decides the result; the walk only decides the cost): stepsync._search_gather has every
+-- worker walk its own shards for the matches (stepsync._search_walk, the walk of one node's
+-- stepsync._search_ranked over the tables it is given; its body says how), from the first popularity
+-- class on, until more than T are in hand; the cut, the title rule and the order are taken here from
+-- what they found. Every statement is planned for its own values (plan_cache_mode), and without
+-- sequential scans (enable_seqscan).
 #variable_conflict use_column
 DECLARE
     c_lexeme constant text := $re$'(?:[^']|'')*'$re$;
@@ -131,8 +135,8 @@ BEGIN
     v_account := (SELECT u.account_id FROM public.users AS u WHERE u.id = p_user_id);
 
     -- The walk: its request, with the statistics it estimates from (stepsync._search_statistics): of the most
-    -- common elements, those in the query's text (the walk looks up only the query's terms; on Citus the
-    -- request travels to every worker).
+    -- common elements, those in the query's text (the walk looks up only the query's terms, and the request
+    -- travels to every worker).
     SELECT p_user_id, v_account, v_query, v_q_a, v_q_ab, v_q_abc, p_step_type, p_group_label, p_source_tree_id,
            v_target, v_enforce, v_viewer, v_viewer_account, f.elems, f.freqs, st.reltuples,
            CASE WHEN v_override ~ '^[0-9]{1,12}$' THEN v_override::double precision END,
@@ -140,8 +144,8 @@ BEGIN
       INTO v_request
       FROM stepsync._search_statistics() AS st,
            LATERAL (SELECT pg_catalog.array_agg(e.elem), pg_catalog.array_agg(e.freq)
-                      FROM ROWS FROM (pg_catalog.unnest(st.most_common_elems), pg_catalog.unnest(st.most_common_elem_freqs))
-                           AS e (elem, freq)
+                      FROM ROWS FROM (pg_catalog.unnest(st.most_common_elems),
+                                      pg_catalog.unnest(st.most_common_elem_freqs)) AS e (elem, freq)
                      WHERE pg_catalog.strpos(v_text, e.elem) > 0) AS f (elems, freqs);
     w := stepsync._search_gather(v_request);
     v_ids := w.ids;
